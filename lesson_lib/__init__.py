@@ -1,0 +1,42 @@
+"""PEFT Lab's library: parameter-efficient fine-tuning built from scratch, for the lessons.
+
+    import lesson_lib as ll
+    model, tok = ll.load_base()                     # all-MiniLM-L6-v2, offline
+    task = ll.load_task("tweets")
+    ll.inject(model, ll.LoRAConfig(r=8, alpha=16, targets=("query", "value")))
+    history = ll.train(model, task, ll.TrainConfig(steps=200))
+    ll.evaluate(model, task.test)
+"""
+
+from . import config
+from .config import FAST, AdapterConfig, GateConfig, LoRAConfig, PrefixConfig, PromptConfig, TrainConfig
+from .data import Split, Task, known_tasks, load_task
+from .models import ARCH, arch_for, load_base, tokenizer_for
+from .surgery import (
+    InjectReport,
+    active_task,
+    checksum,
+    classify_parameters,
+    find_targets,
+    fold_prefix,
+    freeze_base,
+    inject,
+    merge,
+    read_gates,
+    remove,
+    set_active,
+    set_gates,
+    tasks,
+    unmerge,
+)
+from .train import History, evaluate, pick_device, predict, train
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ARCH", "FAST", "AdapterConfig", "GateConfig", "History", "InjectReport", "LoRAConfig", "PrefixConfig",
+    "PromptConfig", "Split", "Task", "TrainConfig", "__version__", "active_task", "arch_for", "checksum",
+    "classify_parameters", "config", "evaluate", "find_targets", "fold_prefix", "freeze_base", "inject",
+    "known_tasks", "load_base", "load_task", "merge", "pick_device", "predict", "read_gates", "remove",
+    "set_active", "set_gates", "tasks", "tokenizer_for", "train", "unmerge",
+]

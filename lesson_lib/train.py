@@ -1,0 +1,216 @@
+"""One short training loop that reports through callbacks and never prints or plots.
+
+``train(model, task, TrainConfig(...), callbacks)`` runs ``cfg.steps`` optimizer steps of AdamW on
+the parameters that have ``requires_grad`` (so the same loop trains a head, LoRA, adapters or the
+whole model), evaluates on a small fixed validation subset every ``cfg.eval_every`` steps, and hands
+progress to callbacks: ``on_step(step, loss, history)``, ``on_eval(step, metrics, history)``,
+``on_end(history)``. A callback (a Stop button, say) ends training cleanly with
+``history.request_stop()``; so does Ctrl-C. Either way the model stays usable and the history so
+far comes back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from .config import TrainConfig
+from .data import Split, Task, make_loader
+from .models import tokenizer_for
+
+
+@dataclass
+class History:
+    """What happened during ``train``: per-step losses, evaluations, time, and why it stopped."""
+
+    steps: list[int] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+    evals: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+    stopped: str = "running"
+    device: str = "cpu"
+    _stop: bool = False
+
+    def request_stop(self) -> None:
+        """Ask the loop to stop after the current step (used by Stop buttons and callbacks)."""
+        self._stop = True
+
+    @property
+    def final(self) -> dict | None:
+        """The last evaluation, or None if there was none."""
+        return self.evals[-1] if self.evals else None
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    """``"auto"`` → cuda if available, then Apple's mps, then cpu."""
+    if device != "auto":
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def _autocast(device: torch.device, enabled: bool):
+    """Mixed precision on CUDA (bf16 where supported, else fp16); plain fp32 elsewhere."""
+    if device.type != "cuda" or not enabled:
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast("cuda", dtype=dtype)
+
+
+def _check_labels(model: nn.Module, task: Task) -> None:
+    n = getattr(model.config, "num_labels", None)
+    if n != task.num_labels:
+        raise ValueError(
+            f"the model has a {n}-way head but task {task.name!r} has {task.num_labels} labels; "
+            f"load the model with ll.load_base(num_labels={task.num_labels})"
+        )
+
+
+def _batches(loader):
+    """Cycle through a loader forever (a new shuffle each epoch)."""
+    while True:
+        yield from loader
+
+
+def _to(batch: dict, device: torch.device) -> dict:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+class TqdmProgress:
+    """Default callback: a ``tqdm.auto`` progress bar with the running loss and last accuracy."""
+
+    def __init__(self, total: int):
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=total, desc="training", leave=False)
+
+    def on_step(self, step: int, loss: float, history: History) -> None:
+        self.bar.update(1)
+        self.bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+
+    def on_eval(self, step: int, metrics: dict, history: History) -> None:
+        self.bar.set_postfix(loss=f"{history.losses[-1]:.3f}", acc=f"{metrics['accuracy']:.3f}")
+
+    def on_end(self, history: History) -> None:
+        self.bar.close()
+
+
+def _emit(callbacks, name: str, *args) -> None:
+    for cb in callbacks:
+        fn = getattr(cb, name, None)
+        if fn is not None:
+            fn(*args)
+
+
+def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """The parameters the optimizer will see; an error if there are none."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("no parameter of this model requires grad: nothing to train")
+    return params
+
+
+def train(model: nn.Module, task: Task, cfg: TrainConfig | None = None, callbacks=(), tokenizer=None) -> History:
+    """Train the trainable parameters of ``model`` on ``task.train``; see the module docstring."""
+    cfg = cfg or TrainConfig()
+    _check_labels(model, task)
+    tok = tokenizer or tokenizer_for(model)
+    device = pick_device(cfg.device)
+    model.to(device)
+    opt = torch.optim.AdamW(trainable_parameters(model), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and not torch.cuda.is_bf16_supported())
+    loader = make_loader(task.train, tok, cfg.batch_size, shuffle=True, seed=cfg.seed, max_length=task.max_length)
+    eval_split = task.val.subset(cfg.eval_limit, seed=cfg.seed) if cfg.eval_limit else task.val
+    callbacks = list(callbacks) + ([TqdmProgress(cfg.steps)] if cfg.progress else [])
+    history = History(device=str(device))
+    torch.manual_seed(cfg.seed)
+    start = time.perf_counter()
+    try:
+        _loop(model, opt, scaler, loader, eval_split, tok, task, cfg, device, callbacks, history, start)
+    except KeyboardInterrupt:
+        history.stopped = "interrupted"
+    finally:
+        opt.zero_grad(set_to_none=True)
+        model.eval()
+        history.seconds = time.perf_counter() - start
+        _emit(callbacks, "on_end", history)
+    return history
+
+
+def _loop(model, opt, scaler, loader, eval_split, tok, task, cfg, device, callbacks, history, start) -> None:
+    model.train()
+    batches = _batches(loader)
+    for step in range(1, cfg.steps + 1):
+        batch = _to(next(batches), device)
+        with _autocast(device, cfg.amp):
+            loss = model(**batch).loss
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+        history.steps.append(step)
+        history.losses.append(float(loss.detach()))
+        _emit(callbacks, "on_step", step, history.losses[-1], history)
+        last = step == cfg.steps or history._stop or _over_budget(cfg, start)
+        if (cfg.eval_every and step % cfg.eval_every == 0) or last:
+            metrics = evaluate(model, eval_split, tokenizer=tok, max_length=task.max_length)
+            history.evals.append({"step": step, "seconds": time.perf_counter() - start, **metrics})
+            _emit(callbacks, "on_eval", step, metrics, history)
+            model.train()
+        if last:
+            history.stopped = "stopped" if history._stop else ("time_budget" if step < cfg.steps else "done")
+            return
+
+
+def _over_budget(cfg: TrainConfig, start: float) -> bool:
+    return cfg.time_budget is not None and time.perf_counter() - start >= cfg.time_budget
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, split: Split, limit: int | None = None, tokenizer=None,
+             max_length: int | None = None, batch_size: int = 64) -> dict:
+    """Accuracy and mean cross-entropy loss of ``model`` on ``split`` (optionally a balanced subset).
+
+    Examples are sorted by length before batching (less padding, same result), and the model is put
+    back in the mode it was in.
+    """
+    if limit is not None:
+        split = split.subset(limit, seed=0)
+    tok = tokenizer or tokenizer_for(model)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    loader = make_loader(split, tok, batch_size, shuffle=False, max_length=max_length or split.max_length,
+                         sort_by_length=True)
+    correct, loss_sum, n = 0, 0.0, 0
+    for batch in loader:
+        batch = _to(batch, device)
+        with _autocast(device, True):
+            logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits.float()
+        loss_sum += float(nn.functional.cross_entropy(logits, batch["labels"], reduction="sum"))
+        correct += int((logits.argmax(-1) == batch["labels"]).sum())
+        n += len(batch["labels"])
+    model.train(was_training)
+    return {"accuracy": correct / n, "loss": loss_sum / n, "n": n}
+
+
+@torch.inference_mode()
+def predict(model: nn.Module, texts: list[str], tokenizer=None, max_length: int = 128) -> torch.Tensor:
+    """Class probabilities for raw ``texts`` (a list of strings), shape (len(texts), num_labels)."""
+    if isinstance(texts, str) or not texts:
+        raise ValueError("predict needs a non-empty list of texts, e.g. ['what a great film']")
+    tok = tokenizer or tokenizer_for(model)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    enc = tok(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+    probs = model(**_to(dict(enc), device)).logits.float().softmax(-1).cpu()
+    model.train(was_training)
+    return probs
