@@ -8,9 +8,11 @@
     ll.evaluate(model, task.test)
 """
 
-from . import config
+from . import config, metrics
 from .config import FAST, AdapterConfig, GateConfig, LoRAConfig, PrefixConfig, PromptConfig, TrainConfig
 from .data import Split, Task, known_tasks, load_task
+from .io import export_peft, load_adapter, save_adapter
+from .metrics import count_params
 from .models import ARCH, arch_for, load_base, tokenizer_for
 from .surgery import (
     InjectReport,
@@ -36,7 +38,8 @@ __version__ = "0.1.0"
 __all__ = [
     "ARCH", "FAST", "AdapterConfig", "GateConfig", "History", "InjectReport", "LoRAConfig", "PrefixConfig",
     "PromptConfig", "Split", "Task", "TrainConfig", "__version__", "active_task", "arch_for", "checksum",
-    "classify_parameters", "config", "evaluate", "find_targets", "fold_prefix", "freeze_base", "inject",
-    "known_tasks", "load_base", "load_task", "merge", "pick_device", "predict", "read_gates", "remove",
-    "set_active", "set_gates", "tasks", "tokenizer_for", "train", "unmerge",
+    "classify_parameters", "config", "count_params", "evaluate", "export_peft", "find_targets", "fold_prefix",
+    "freeze_base", "inject", "known_tasks", "load_adapter", "load_base", "load_task", "merge", "metrics",
+    "pick_device", "predict", "read_gates", "remove", "save_adapter", "set_active", "set_gates", "tasks",
+    "tokenizer_for", "train", "unmerge",
 ]

@@ -18,6 +18,11 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
+__all__ = [
+    "Matrix", "amplification_factor", "effective_rank", "energy_at_k", "energy_curve", "projection_norms",
+    "rank_at_energy", "singular_values", "subspace_similarity", "subspace_similarity_grid", "truncate_rank",
+]
+
 Matrix = torch.Tensor | np.ndarray
 SMALL = 1024 * 1024  # matrices up to this many entries are decomposed on one thread
 
@@ -118,9 +123,10 @@ def truncate_rank(delta_w: Matrix, k: int) -> Matrix:
         raise ValueError(f"k must be between 0 and {min(t.shape)} for a {tuple(t.shape)} matrix, got {k}.")
     u, s, vh = _svd(t)                                            # (out, p), (p,), (p, in)
     approx = (u[:, :k] * s[:k]) @ vh[:k]                          # (out, k) · (k, in) → (out, in)
-    if isinstance(delta_w, torch.Tensor):
-        return approx.to(device=delta_w.device, dtype=delta_w.dtype)
-    return approx.numpy().astype(np.asarray(delta_w).dtype, copy=False)
+    if isinstance(delta_w, torch.Tensor):  # an integer matrix gets a float64 approximation back
+        return approx.to(delta_w.device, delta_w.dtype if delta_w.is_floating_point() else torch.float64)
+    dtype = np.asarray(delta_w).dtype
+    return approx.numpy().astype(dtype if np.issubdtype(dtype, np.floating) else np.float64, copy=False)
 
 
 def _check_rank(s: torch.Tensor, shape: tuple[int, ...], needed: int, name: str) -> None:

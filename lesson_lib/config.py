@@ -45,7 +45,9 @@ class LoRAConfig:
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"LoRA dropout must be in [0, 1), got {self.dropout!r}.")
         if isinstance(self.targets, str) or not self.targets:
-            raise ValueError(f"targets must be a non-empty tuple of names, e.g. ('query', 'value'), got {self.targets!r}.")
+            raise ValueError(
+                f"targets must be a non-empty tuple of names, e.g. ('query', 'value'), got {self.targets!r}."
+            )
         object.__setattr__(self, "targets", tuple(self.targets))
 
     @property

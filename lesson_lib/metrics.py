@@ -70,10 +70,12 @@ def formula_for(model: nn.Module) -> int:
     With nothing injected and nothing frozen it is the full model (full fine-tuning).
     """
     configs = surgery.configs_of(model)
-    spec = spec_of(model)
+    spec, d = spec_of(model), model.config.hidden_size
+    head = head_params(spec) + (arch_for(model).head_linears - 1) * (d * d + d)  # RoBERTa/DistilBERT: d → d → n
     if not configs:
         frozen = any(not p.requires_grad for p in model.parameters())
-        return head_params(spec) if frozen else formula_params(spec, "full")
-    n_gated = len({m.method for m in model.modules() if isinstance(getattr(m, "gate", None), surgery.Gate)})
+        return head if frozen else formula_params(spec, "full")
+    n_gated = len({m.method for m in model.modules()  # learned gates only; fixed gates have no parameters
+                   if isinstance(getattr(m, "gate", None), surgery.Gate) and m.gate.linear is not None})
     gates = gate_params(spec, n_gated) if n_gated else 0
-    return formula_params(spec, configs) + gates + head_params(spec)
+    return formula_params(spec, configs) + gates + head

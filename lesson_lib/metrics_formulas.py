@@ -19,6 +19,14 @@ from dataclasses import dataclass
 
 from lesson_lib.config import AdapterConfig, LoRAConfig, PrefixConfig, PromptConfig
 
+__all__ = [
+    "BERT_BASE", "GPT3_175B", "GPT3_TABLE4", "LORA_TARGETS", "MINILM_L6", "PRESETS", "ArchSpec", "MemoryReport",
+    "MethodSpec", "PaperRow", "adapter_params", "bias_params", "format_table4", "formula_params", "full_params",
+    "gate_params", "gpt3_table4", "head_params", "layer_params", "layernorm_params", "lora_params", "memory_report",
+    "paper_adapter_h", "paper_lora", "paper_prefix_embed", "paper_prefix_layer", "prefix_params", "prompt_params",
+    "spec_from_hf_config",
+]
+
 
 @dataclass(frozen=True)
 class ArchSpec:
@@ -64,7 +72,8 @@ def spec_from_hf_config(config, name: str | None = None) -> ArchSpec:
     """An ArchSpec read from a Hugging Face BERT-family config object (no weights, no download)."""
     return ArchSpec(
         name=name or getattr(config, "name_or_path", "") or getattr(config, "model_type", "model"),
-        n_layers=config.num_hidden_layers, d_model=config.hidden_size, d_ffn=config.intermediate_size,
+        n_layers=config.num_hidden_layers, d_model=config.hidden_size,
+        d_ffn=getattr(config, "intermediate_size", None) or config.hidden_dim,  # DistilBERT calls it hidden_dim
         n_heads=config.num_attention_heads, vocab_size=config.vocab_size,
         max_positions=config.max_position_embeddings, type_vocab_size=getattr(config, "type_vocab_size", 0),
         n_labels=getattr(config, "num_labels", 2))
@@ -348,10 +357,10 @@ def gpt3_table4() -> list[PaperRow]:
 GPT3_TABLE4: list[PaperRow] = gpt3_table4()
 
 
-def format_table4(rows: Sequence[PaperRow] = GPT3_TABLE4) -> str:
-    """Table 4 as fixed-width text: printed count, exact formula count, and the gap where they disagree."""
+def format_table4(rows: Sequence[PaperRow] | None = None) -> str:
+    """Table 4 (or the given rows) as fixed-width text: printed count, exact formula count, and the gap."""
     lines = [f"{'method':<10}{'setting':<46}{'printed':>11}{'formula':>17}  {'gap':<9}matches"]
-    for r in rows:
+    for r in GPT3_TABLE4 if rows is None else rows:
         formula = "-" if r.formula_params is None else f"{r.formula_params:,}"
         gap = "-" if r.difference is None else "rounding" if r.matches else f"{r.difference / 1e6:+,.1f}M"
         lines.append(f"{r.method:<10}{r.setting:<46}{r.printed:>11}{formula:>17}  {gap:<9}{r.matches}")

@@ -49,6 +49,7 @@ class Arch:
     layernorms: tuple[str, ...]
     head: tuple[str, ...]
     out_in_attention: bool = False
+    head_linears: int = 1  # Linear layers in the classifier head: d → n (BERT), or d → d → n
 
     def aliases(self) -> dict[str, str]:
         """Friendly target names (as in the papers) → module path inside one layer."""
@@ -70,12 +71,13 @@ _BERT_LIKE = dict(
 
 ARCH: dict[str, Arch] = {
     "bert": Arch("bert", "bert", "bert.encoder.layer", "bert.embeddings", **_BERT_LIKE),
-    "roberta": Arch("roberta", "roberta", "roberta.encoder.layer", "roberta.embeddings", **_BERT_LIKE),
+    "roberta": Arch("roberta", "roberta", "roberta.encoder.layer", "roberta.embeddings",
+                    **{**_BERT_LIKE, "head_linears": 2}),
     "distilbert": Arch(
         "distilbert", "distilbert", "distilbert.transformer.layer", "distilbert.embeddings",
         attention="attention", q="q_lin", k="k_lin", v="v_lin", attn_out="attention.out_lin",
         ffn_in="ffn.lin1", ffn_out="ffn.lin2", layernorms=("sa_layer_norm", "output_layer_norm"),
-        head=("pre_classifier", "classifier"), out_in_attention=True,
+        head=("pre_classifier", "classifier"), out_in_attention=True, head_linears=2,
     ),
 }
 
@@ -103,7 +105,7 @@ def layers_of(model: nn.Module) -> list[nn.Module]:
 
 # --- tokenizers travel with their model -------------------------------------------------------------
 
-_TOKENIZERS: "weakref.WeakKeyDictionary[nn.Module, object]" = weakref.WeakKeyDictionary()
+_TOKENIZERS: weakref.WeakKeyDictionary[nn.Module, object] = weakref.WeakKeyDictionary()
 
 
 def tokenizer_for(model: nn.Module):

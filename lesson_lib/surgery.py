@@ -60,6 +60,8 @@ def find_targets(model: nn.Module, patterns, layers=None) -> list[str]:
     """
     arch = arch_for(model)
     patterns = (patterns,) if isinstance(patterns, str) else tuple(patterns)
+    if layers is not None:
+        _layer_ids(model, arch, layers)  # layers out of range: say so, not "matches no module"
     names = [n for n, m in model.named_modules() if n and not hasattr(m, "method")]
     found: list[str] = []
     for pattern in patterns:
@@ -112,7 +114,7 @@ class _State:
     active: str = "default"
 
 
-_STATES: "weakref.WeakKeyDictionary[nn.Module, _State]" = weakref.WeakKeyDictionary()
+_STATES: weakref.WeakKeyDictionary[nn.Module, _State] = weakref.WeakKeyDictionary()
 
 
 def _state(model: nn.Module) -> _State:
@@ -139,6 +141,13 @@ def _put(entry: _Entry, module: nn.Module | None) -> None:
         setattr(entry.parent, entry.attr, module)
 
 
+def _set_num_labels(model: nn.Module, n: int) -> None:
+    """The head's width, in the config and in the attribute the model's loss reads (``model.num_labels``)."""
+    model.config.num_labels = n
+    if hasattr(model, "num_labels"):
+        model.num_labels = n
+
+
 @torch.no_grad()
 def _stash(model: nn.Module, task: _Task) -> None:
     """Take a task's modules out (newest first) and keep them, with its head and LayerNorms, for later."""
@@ -163,7 +172,7 @@ def _restore(model: nn.Module, task: _Task) -> None:
             entry.module.attach(model.get_submodule(arch_for(model).backbone))
     for path, head in task.head.items():
         model.set_submodule(path, head)
-    model.config.num_labels = task.num_labels
+    _set_num_labels(model, task.num_labels)
 
 
 # --- which parameter belongs to whom ------------------------------------------------------------------
@@ -393,15 +402,19 @@ def inject(model: nn.Module, configs, gates: GateConfig | None = None, name: str
                          "or start another task (name=...). Methods are never stacked twice.")
     if gates is not None and any(isinstance(c, PromptConfig) for c in configs):
         raise ValueError("gates cover LoRA, adapters and prefix tuning (UniPELT); prompt tuning is not gated")
-    if previous is not None:
+    merged = [m for m in lora_modules(model).values() if m.merged] if previous is not None else []
+    if previous is not None:  # a merged LoRA must leave W before the next task shares the base
+        unmerge(model)
         _stash(model, previous)
     added: list[tuple[_Entry, int | None]] = []
+    heads_before = {path: model.get_submodule(path) for path in task.head}
     try:
         for path, head in task.head.items():
             model.get_submodule(path)  # exists
             _set(model, path, head)
         for cfg in configs:
             for entry, layer in _PLANNERS[METHOD_OF[type(cfg)]](model, arch, cfg):
+                entry.module.train(model.training)  # new modules start in train mode; follow the model
                 _put(entry, entry.module)
                 if isinstance(entry.module, SoftPrompt):
                     entry.module.attach(model.get_submodule(arch.backbone))
@@ -409,8 +422,12 @@ def inject(model: nn.Module, configs, gates: GateConfig | None = None, name: str
     except Exception:
         for entry, _ in reversed(added):
             _put(entry, entry.original)
+        for path, head in heads_before.items():
+            _set(model, path, head)
         if previous is not None:
             _restore(model, previous)
+            for m in merged:
+                m.merge()
         raise
     if gates is not None:
         _add_gates(model, [(e.module, i) for e, i in added], gates)
@@ -418,7 +435,7 @@ def inject(model: nn.Module, configs, gates: GateConfig | None = None, name: str
     task.entries += [e for e, _ in added]
     task.train_layernorm |= any(getattr(c, "train_layernorm", False) for c in configs)
     st.tasks[name], st.active = task, name
-    model.config.num_labels = task.num_labels
+    _set_num_labels(model, task.num_labels)
     _freeze(model, task.train_layernorm)
     rows = [(_name_of(model, e.module), e.module.method, _own_params(e.module)) for e, _ in added]
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -445,7 +462,7 @@ def _add_gates(model: nn.Module, modules: list[tuple[nn.Module, int | None]], cf
         d = module.base.in_features if isinstance(module, LoRALinear) else model.config.hidden_size
         key = (module.method, layer, d)
         if key not in made:
-            made[key] = Gate(d, cfg.learned, cfg.value).to(ref.device, ref.dtype)
+            made[key] = Gate(d, cfg.learned, cfg.value).to(ref.device, ref.dtype).train(model.training)
         target.gate = made[key]
 
 
@@ -459,7 +476,7 @@ def remove(model: nn.Module) -> None:
         _stash(model, st.tasks[st.active])
     for path, head in st.original_head.items():
         _set(model, path, copy.deepcopy(head))
-    model.config.num_labels = st.num_labels
+    _set_num_labels(model, st.num_labels)
     for n, p in model.named_parameters():
         p.requires_grad_(st.requires_grad.get(n, True))
     del _STATES[model]
