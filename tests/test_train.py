@@ -46,7 +46,8 @@ def test_request_stop_ends_cleanly(tiny):
 
 def test_ctrl_c_returns_the_history_and_leaves_the_model_usable(tiny):
     model, _ = tiny
-    h = ll.train(model, tiny_task(), ll.TrainConfig(steps=50, batch_size=8, **QUIET), callbacks=[Recorder(interrupt_at=4)])
+    h = ll.train(model, tiny_task(), ll.TrainConfig(steps=50, batch_size=8, **QUIET),
+                 callbacks=[Recorder(interrupt_at=4)])
     assert h.stopped == "interrupted" and len(h.losses) == 4  # step 4 finished, then Ctrl-C
     assert not model.training
     assert all(p.grad is None for p in model.parameters())
