@@ -1,0 +1,232 @@
+"""Exercise checkers: each takes the student's code, runs it on small random inputs and prints
+
+    ✅ what works,   ❌ what is wrong and what to change,   ⏳ "not implemented yet"
+
+so a notebook always runs top to bottom, even with unfinished exercises. ``strict=True`` (used by the
+solution notebooks, or ``LESSON_STRICT=1``) turns ❌ and ⏳ into an AssertionError.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+@dataclass
+class CheckResult:
+    name: str
+    status: str  # "pass", "fail" or "todo"
+    message: str
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "pass"
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __str__(self) -> str:
+        icon = {"pass": "✅", "fail": "❌", "todo": "⏳"}[self.status]
+        return f"{icon} {self.name}: {self.message}"
+
+
+class _Fail(Exception):
+    """Raised inside a check with the message a student should read."""
+
+
+def _run(name: str, check, strict: bool | None) -> CheckResult:
+    strict = os.environ.get("LESSON_STRICT") == "1" if strict is None else strict
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            message = check()
+        result = CheckResult(name, "pass", message)
+    except NotImplementedError:
+        result = CheckResult(name, "todo", "not implemented yet — fill in the # TODO lines, then run this cell again")
+    except _Fail as err:
+        result = CheckResult(name, "fail", str(err))
+    except Exception as err:  # the student's code crashed: show the error, do not stop the notebook
+        result = CheckResult(name, "fail", f"your code raised {type(err).__name__}: {err}")
+    print(result)
+    if strict and not result.passed:
+        raise AssertionError(str(result))
+    return result
+
+
+def _close(a: torch.Tensor, b: torch.Tensor, atol: float = 1e-5) -> bool:
+    return a.shape == b.shape and torch.allclose(a, b, atol=atol)
+
+
+# --- LoRA -------------------------------------------------------------------------------------------
+
+def check_lora_layer(cls, strict: bool | None = None) -> CheckResult:
+    """``cls(base, r, alpha)`` with ``lora_A`` (r × in), ``lora_B`` (out × r); forward = W x + (α/r) B A x."""
+    def check() -> str:
+        base = nn.Linear(16, 12)
+        layer = cls(base, r=4, alpha=8)
+        A, B = getattr(layer, "lora_A", None), getattr(layer, "lora_B", None)
+        if not isinstance(A, nn.Parameter) or not isinstance(B, nn.Parameter):
+            raise _Fail("lora_A and lora_B must be nn.Parameter attributes")
+        if A.shape != (4, 16) or B.shape != (12, 4):
+            raise _Fail(f"shapes: A must be (r, in) = (4, 16) and B (out, r) = (12, 4); got {tuple(A.shape)}, "
+                        f"{tuple(B.shape)}")
+        if base.weight.requires_grad:
+            raise _Fail("the base weight W must be frozen: base.weight.requires_grad_(False)")
+        if B.abs().max() > 0:
+            raise _Fail("B must start at zero, so that ΔW = B·A = 0 and the layer equals the base at init")
+        if A.abs().max() == 0:
+            raise _Fail("A must start random (e.g. nn.init.kaiming_uniform_), or B·A stays zero forever")
+        x = torch.randn(3, 5, 16)
+        if not _close(layer(x), base(x)):
+            raise _Fail("at init the output must equal base(x) exactly")
+        with torch.no_grad():
+            B.normal_()
+        expected = base(x) + (8 / 4) * x @ A.T @ B.T
+        out = layer(x)
+        if _close(out, base(x) + 8 * x @ A.T @ B.T):
+            raise _Fail("the update is scaled by α; LoRA scales it by α / r")
+        if _close(out, base(x) + x @ A.T @ B.T):
+            raise _Fail("the update is not scaled: multiply B·A·x by α / r")
+        if not _close(out, expected, atol=1e-4):
+            raise _Fail("forward must return W x + b + (α / r) · B (A x)")
+        out.sum().backward()
+        if A.grad is None or B.grad is None:
+            raise _Fail("no gradient reached A or B: do not detach them in forward")
+        return "frozen W, zero-initialised B, scaling α / r, gradients flow to A and B"
+
+    return _run("LoRA layer", check, strict)
+
+
+def check_merge(fn, strict: bool | None = None) -> CheckResult:
+    """``fn(W, A, B, alpha, r) -> W'`` = W + (α / r) · B @ A (folding the update into the weight)."""
+    def check() -> str:
+        W, A, B = torch.randn(12, 16), torch.randn(4, 16), torch.randn(12, 4)
+        W_before = W.clone()
+        out = fn(W, A, B, 8.0, 4)
+        if not torch.equal(W, W_before):
+            raise _Fail("do not change W in place; return a new matrix")
+        if out.shape != W.shape:
+            raise _Fail(f"the merged weight must have W's shape {tuple(W.shape)}, got {tuple(out.shape)}")
+        if _close(out, W + 8.0 * B @ A):
+            raise _Fail("scaled by α; the update is (α / r) · B @ A")
+        if not _close(out, W + 2.0 * B @ A, atol=1e-4):
+            raise _Fail("expected W + (α / r) · B @ A (B is out × r, A is r × in)")
+        return "W + (α / r)·B·A — one matrix again, so inference costs nothing extra"
+
+    return _run("merge", check, strict)
+
+
+# --- adapters ---------------------------------------------------------------------------------------
+
+def check_adapter(cls, strict: bool | None = None) -> CheckResult:
+    """``cls(d, bottleneck)`` with ``down`` (d → m) and ``up`` (m → d); forward(h) = h + up(act(down(h)))."""
+    def check() -> str:
+        adapter = cls(24, 6)
+        down, up = getattr(adapter, "down", None), getattr(adapter, "up", None)
+        if not isinstance(down, nn.Linear) or not isinstance(up, nn.Linear):
+            raise _Fail("the adapter needs two nn.Linear layers named down (d → m) and up (m → d)")
+        if (down.in_features, down.out_features, up.in_features, up.out_features) != (24, 6, 6, 24):
+            raise _Fail("down must map d → m and up must map m → d (a bottleneck of width m)")
+        h = torch.randn(2, 5, 24)
+        if adapter(h).abs().max() < 1e-1:
+            raise _Fail("the output is ~0 at init: the residual is missing — return h + up(act(down(h)))")
+        if (adapter(h) - h).abs().max() > 1e-1:
+            raise _Fail("at init the adapter must be (near) the identity: start up at zero (or tiny, std 1e-2)")
+        with torch.no_grad():
+            up.weight.normal_()
+            up.bias.normal_()
+        out = adapter(h)
+        if out.shape != h.shape:
+            raise _Fail(f"the output must have the input's shape {tuple(h.shape)}")
+        branch = out - h
+        if _close(out, up(F.gelu(down(h))), 1e-4) or _close(out, up(F.relu(down(h))), 1e-4):
+            raise _Fail("the residual is missing: return h + up(act(down(h)))")
+        if _close(branch, up(down(h)), 1e-4):
+            raise _Fail("no nonlinearity between down and up: two linear maps collapse into one")
+        return f"bottleneck 24 → 6 → 24 with residual, {sum(p.numel() for p in adapter.parameters())} parameters"
+
+    return _run("bottleneck adapter", check, strict)
+
+
+def check_adapter_count(fn, strict: bool | None = None) -> CheckResult:
+    """``fn(d, m, n_layers, placement)`` → trainable parameters of all adapters (weights and biases)."""
+    def check() -> str:
+        for d, m, n, placement in ((384, 64, 6, "houlsby"), (768, 8, 12, "pfeiffer")):
+            per = 2 * d * m + d + m
+            want = n * per * (2 if placement == "houlsby" else 1)
+            got = fn(d, m, n, placement)
+            if got == n * 2 * d * m * (2 if placement == "houlsby" else 1):
+                raise _Fail("you forgot the biases: down has m of them, up has d")
+            if placement == "houlsby" and got == n * per:
+                raise _Fail("Houlsby places TWO adapters per layer (after attention and after the feed-forward)")
+            if got != want:
+                raise _Fail(f"for d={d}, m={m}, {n} layers, {placement}: expected {want:,}, got {got:,}")
+        return "2·d·m + d + m per adapter, two per layer (Houlsby) or one (Pfeiffer)"
+
+    return _run("adapter parameter count", check, strict)
+
+
+# --- prefix tuning ----------------------------------------------------------------------------------
+
+def reference_prefix_attention(q, k, v, prefix_k, prefix_v, mask):
+    """q, k, v: (B, H, T, dh); prefix_k/v: (H, P, dh); mask: (B, T) of 1 (token) / 0 (padding)."""
+    b = q.shape[0]
+    k = torch.cat([prefix_k.expand(b, -1, -1, -1), k], dim=2)  # (B, H, P + T, dh)
+    v = torch.cat([prefix_v.expand(b, -1, -1, -1), v], dim=2)
+    keep = torch.cat([mask.new_ones(b, prefix_k.shape[1]), mask], dim=1)  # (B, P + T)
+    scores = q @ k.transpose(-1, -2) / q.shape[-1] ** 0.5  # (B, H, T, P + T)
+    scores = scores.masked_fill(keep[:, None, None, :] == 0, float("-inf"))
+    return scores.softmax(-1) @ v  # (B, H, T, dh)
+
+
+def check_prefix_attention(fn, strict: bool | None = None) -> CheckResult:
+    """``fn(q, k, v, prefix_k, prefix_v, mask)`` → (B, H, T, dh): attention over [prefix ; real] keys."""
+    def check() -> str:
+        B, H, T, dh, P = 2, 3, 5, 4, 2
+        q, k, v = (torch.randn(B, H, T, dh) for _ in range(3))
+        pk, pv = torch.randn(H, P, dh), torch.randn(H, P, dh)
+        mask = torch.ones(B, T, dtype=torch.long)
+        mask[1, -2:] = 0
+        out = fn(q, k, v, pk, pv, mask)
+        if out.shape[2] == P + T:
+            raise _Fail("the output has P + T positions: the prefix only adds keys and values, it must not "
+                        "become extra tokens (that would shift the real tokens' positions)")
+        if out.shape != (B, H, T, dh):
+            raise _Fail(f"expected shape (B, H, T, dh) = {(B, H, T, dh)}, got {tuple(out.shape)}")
+        want = reference_prefix_attention(q, k, v, pk, pv, mask)
+        if _close(out, reference_prefix_attention(q, k, v, pk[:, :0], pv[:, :0], mask), 1e-4):
+            raise _Fail("the prefix has no effect: real tokens must see it — extend the mask with 1s "
+                        "(visible) for the P prefix positions")
+        no_mask = reference_prefix_attention(q, k, v, pk, pv, torch.ones_like(mask))
+        if _close(out, no_mask, 1e-4):
+            raise _Fail("padding tokens still receive attention: the mask was not applied to the real keys")
+        if not _close(out, want, 1e-4):
+            raise _Fail("values differ from softmax(q [P_K; K]ᵀ / √d_head + mask) [P_V; V]; check the order "
+                        "(prefix first), the 1/√d_head scaling and the mask extension")
+        return "real tokens attend to P prefix keys/values; no new positions; padding stays masked"
+
+    return _run("prefix attention", check, strict)
+
+
+def check_extend_mask(fn, strict: bool | None = None) -> CheckResult:
+    """``fn(mask (B, T), P)`` → (B, P + T): P visible (1) prefix columns in front of the real mask."""
+    def check() -> str:
+        mask = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0]])
+        out = fn(mask, 3)
+        if tuple(out.shape) == tuple(mask.shape):
+            raise _Fail("the mask was not extended: it needs P more columns for the prefix keys")
+        if tuple(out.shape) != (2, 7):
+            raise _Fail(f"expected shape (B, P + T) = (2, 7), got {tuple(out.shape)}")
+        if (out[:, :3] != 1).any():
+            if (out[:, -3:] == 1).all():
+                raise _Fail("the prefix columns go in FRONT (the prefix keys come first)")
+            raise _Fail("the prefix columns must be 1 (visible): every real token may attend to the prefix")
+        if not torch.equal(out[:, 3:].to(mask.dtype), mask):
+            raise _Fail("the real tokens' part of the mask must stay exactly as it was")
+        return "P visible prefix columns in front; padding still masked"
+
+    return _run("extend mask", check, strict)
