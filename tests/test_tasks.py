@@ -1,5 +1,7 @@
 """Plug in, plug out: several tasks on one frozen base, switched with ll.set_active, each exactly itself."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -124,7 +126,8 @@ def test_two_lora_tasks_on_minilm_switch_exactly():
     model, tok = ll.load_base()
     check = ll.checksum(model)
     tweets, bbc = ll.load_task("tweets", limit=200), ll.load_task("bbc", limit=100)
-    few = ll.TrainConfig(steps=2, lr=1e-3, batch_size=4, eval_every=0, eval_limit=16, progress=False)
+    bbc = dataclasses.replace(bbc, max_length=64)  # shorter articles: this test is about switching, not accuracy
+    few = ll.TrainConfig(steps=2, lr=1e-3, batch_size=4, eval_every=0, eval_limit=10, progress=False)
     batch = dict(tok(["the flight was delayed for hours", "shares rose after the election"], padding=True,
                      return_tensors="pt"))
     ll.inject(model, ll.LoRAConfig(r=4, alpha=8), name="tweets")

@@ -1,0 +1,104 @@
+from nbgen import code, md, setup_cell
+
+CELLS = [
+    md("""
+    # 01 · Why efficient adaptation
+
+    **Red AI.** The compute used to train the largest deep learning models grew about **300,000×** between
+    2012 and 2018 (Amodei & Hernandez 2018, reproduced as Figure 1 of Schwartz, Dodge, Smith & Etzioni,
+    *Green AI*, CACM 63(12), 2020). Most papers report accuracy and leave out the cost of reaching it;
+    *Green AI* asks for efficiency as an evaluation criterion beside accuracy.
+
+    **The carbon bill.** Strubell, Ganesh & McCallum (ACL 2019, Table 1) estimated **626,155 lbs CO₂e** for
+    training one Transformer with neural architecture search — against 1,984 lbs for one passenger flying
+    New York ↔ San Francisco, 11,023 lbs for an average human's year, and 126,000 lbs for a car over its
+    lifetime, fuel included.
+
+    **Here:** what does tuning all weights cost, and what do the efficient methods cost instead? All numbers
+    below are computed from the architectures, then checked against a real model.
+    """),
+    setup_cell("01 why efficient"),
+    md("""
+    ## The calculator: parameters, Adam memory, checkpoint size
+
+    For each model and method: trainable parameters, the Adam optimizer state (two fp32 numbers per trainable
+    parameter) and the size of what must be stored per task. Expect LoRA on GPT-3 to train 4.7M parameters
+    (0.003 % of the model) and to need megabytes instead of a terabyte-scale copy per task.
+    """),
+    code("""
+    from lesson_lib import metrics as M
+
+    methods = {
+        "full fine-tune": "full",
+        "LoRA r=8 (q, v)": ll.LoRAConfig(r=8, targets=("query", "value")),
+        "adapters m=64": ll.AdapterConfig(bottleneck=64),
+        "prefix P=10": ll.PrefixConfig(length=10),
+        "prompt P=10": ll.PromptConfig(length=10),
+    }
+
+    def human(n_bytes):
+        for unit in ("B", "KB", "MB", "GB", "TB"):
+            if n_bytes < 1024:
+                return f"{n_bytes:,.1f} {unit}"
+            n_bytes /= 1024
+        return f"{n_bytes:,.1f} PB"
+
+    for spec in (M.MINILM_L6, M.BERT_BASE, M.GPT3_175B):
+        print(f"\\n{spec.name}: {M.full_params(spec):,} parameters")
+        print(f"  {'method':17s} {'trainable':>15s} {'share':>9s} {'Adam state':>11s} {'per-task file':>14s}")
+        for label, cfg in methods.items():
+            r = M.memory_report(spec, cfg, include_head=spec.n_labels > 0)
+            print(f"  {label:17s} {r.trainable:>15,} {100 * r.trainable / r.total:>8.4f}% "
+                  f"{human(r.optimizer_bytes):>11s} {human(r.checkpoint_bytes):>14s}")
+    """),
+    md("""
+    ## Measured on the real model equals the formula
+
+    The calculator is only worth trusting if it matches what we build. Each method is injected into the real
+    MiniLM, counted, and removed again (the model comes back bit for bit).
+    """),
+    code("""
+    model, tok = ll.load_base()
+    fingerprint = ll.checksum(model)
+    for label, cfg in methods.items():
+        if cfg == "full":
+            measured, formula = ll.count_params(model).trainable, M.full_params(M.MINILM_L6)
+        else:
+            ll.inject(model, cfg)
+            measured, formula = ll.count_params(model).trainable, ll.metrics.formula_for(model)
+            ll.remove(model)
+        print(f"{label:17s} measured {measured:>11,}   formula {formula:>11,}   equal: {measured == formula}")
+        assert measured == formula
+    assert ll.checksum(model) == fingerprint
+    """),
+    md("""
+    ## One model copy per task, or one small file per task?
+
+    Ten tasks fine-tuned fully need ten copies of the model. With LoRA they need one shared base and ten small
+    files. The file sizes below are real files written to disk.
+    """),
+    code("""
+    import tempfile, pathlib
+    base_file = ll.models.offline_model_dir() / "model.safetensors"
+    tmp = pathlib.Path(tempfile.mkdtemp())
+    ll.inject(model, ll.LoRAConfig(r=8, targets=("query", "value")))
+    lora_bytes = ll.save_adapter(model, tmp / "task.safetensors")
+    ll.remove(model)
+    full_bytes = base_file.stat().st_size
+    print(f"one full copy of MiniLM: {human(full_bytes)}   one LoRA task file: {human(lora_bytes)} "
+          f"({full_bytes / lora_bytes:.0f}× smaller)")
+    print(f"10 tasks, full copies: {human(10 * full_bytes)}   base + 10 LoRA files: {human(full_bytes + 10 * lora_bytes)}")
+    """),
+    md("""
+    ## The LoRA paper's GPT-3 table, reproduced
+
+    Hu et al. (2021), Table 4, print the trainable parameters of each method on GPT-3 175B. The calculator
+    recomputes each row from the paper's own formulas (Appendix) and shows the difference where the printed
+    value does not follow from them — it never bends a formula to hit a number.
+    """),
+    code("""
+    print(M.format_table4())
+    lora_rows = [r for r in M.GPT3_TABLE4 if r.method == "LoRA"]
+    assert [r.formula_params for r in lora_rows] == [4_718_592, 37_748_736]
+    """),
+]

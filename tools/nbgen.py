@@ -1,0 +1,73 @@
+"""Tiny helpers to write the lesson notebooks from Python (tools/build_notebooks.py uses them).
+
+Each notebook is a list of cells; an ``Exercise`` cell has a student version (a skeleton with
+``# TODO`` that raises NotImplementedError) and a solution version. ``write`` produces
+``notebooks/NN_name.ipynb`` and ``notebooks/solutions/NN_name.ipynb`` without outputs.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+# The one place that names the repository Colab installs from.
+REPO_URL = "https://github.com/peft-lab/peft-lab"
+
+
+@dataclass
+class Exercise:
+    student: str
+    solution: str
+
+
+def md(text: str) -> nbformat.NotebookNode:
+    return nbformat.v4.new_markdown_cell(textwrap.dedent(text).strip())
+
+
+def code(text: str) -> nbformat.NotebookNode:
+    return nbformat.v4.new_code_cell(textwrap.dedent(text).strip())
+
+
+def setup_cell(title: str) -> nbformat.NotebookNode:
+    """First code cell: on Colab install the project and enable widgets; everywhere print versions and device."""
+    return code(f'''
+        # {title}: set-up. On Colab this installs the project (once) and enables custom widgets.
+        import importlib.util
+        try:
+            from google.colab import output as colab_output        # only exists on Colab
+        except ImportError:
+            colab_output = None
+        if colab_output is not None:
+            if importlib.util.find_spec("lesson_lib") is None:
+                get_ipython().run_line_magic("pip", "install -q git+{REPO_URL}")
+            colab_output.enable_custom_widget_manager()
+
+        import torch, transformers
+        import lesson_lib as ll
+        print(f"lesson_lib {{ll.__version__}} | torch {{torch.__version__}} | transformers {{transformers.__version__}}")
+        print(f"device: {{ll.pick_device()}} | quick mode (LESSON_FAST=1): {{ll.FAST}}")
+    ''')
+
+
+def write(name: str, cells: list, root: Path) -> None:
+    """Write the student notebook and the solution notebook for ``name``."""
+    for solution in (False, True):
+        nb = nbformat.v4.new_notebook()
+        nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+                       "language_info": {"name": "python"}}
+        out = []
+        for cell in cells:
+            if isinstance(cell, Exercise):
+                out.append(code(cell.solution if solution else cell.student))
+            else:
+                out.append(cell)
+        if solution:
+            out.insert(0, md("**Solutions.** The exercises below are completed; the checkers run in strict mode."))
+            out.insert(1, code("import os\nos.environ['LESSON_STRICT'] = '1'  # a failing check stops the notebook"))
+        nb.cells = out
+        folder = root / "solutions" if solution else root
+        folder.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, folder / f"{name}.ipynb")
