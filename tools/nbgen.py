@@ -47,7 +47,8 @@ def setup_cell(title: str) -> nbformat.NotebookNode:
 
         import torch, transformers
         import lesson_lib as ll
-        print(f"lesson_lib {{ll.__version__}} | torch {{torch.__version__}} | transformers {{transformers.__version__}}")
+        print(f"lesson_lib {{ll.__version__}} | torch {{torch.__version__}} | "
+              f"transformers {{transformers.__version__}}")
         print(f"device: {{ll.pick_device()}} | quick mode (LESSON_FAST=1): {{ll.FAST}}")
     ''')
 

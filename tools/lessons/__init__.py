@@ -1,7 +1,14 @@
 """The lessons, one module per notebook, in reading order."""
 
-from . import n00_start_here, n01_why_efficient, n02_adapters, n03_lora, n04_inside_delta_w, n05_prefix_and_prompt
-from . import n06_compare_and_combine
+from . import (
+    n00_start_here,
+    n01_why_efficient,
+    n02_adapters,
+    n03_lora,
+    n04_inside_delta_w,
+    n05_prefix_and_prompt,
+    n06_compare_and_combine,
+)
 
 LESSONS = {
     "00_start_here": n00_start_here.CELLS,
