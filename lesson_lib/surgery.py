@@ -329,7 +329,8 @@ class InjectReport:
 
 def _own_params(module: nn.Module) -> int:
     """Parameters a library module adds, not counting the wrapped original at ``.base``."""
-    return sum(p.numel() for n, p in module.named_parameters() if not n.startswith("base."))
+    return sum(p.numel() for n, p in module.named_parameters()
+               if not n.startswith("base.") and ".gate." not in f".{n}")  # gates are reported on their own
 
 
 # --- inject / remove --------------------------------------------------------------------------------------
@@ -438,6 +439,8 @@ def inject(model: nn.Module, configs, gates: GateConfig | None = None, name: str
     _set_num_labels(model, task.num_labels)
     _freeze(model, task.train_layernorm)
     rows = [(_name_of(model, e.module), e.module.method, _own_params(e.module)) for e, _ in added]
+    gates_added = {id(g): g for e, _ in added for g in e.module.modules() if isinstance(g, Gate)}
+    rows += [(_name_of(model, g), "gate", sum(p.numel() for p in g.parameters())) for g in gates_added.values()]
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return InjectReport(rows, trainable, sum(p.numel() for p in model.parameters()), name)
 

@@ -173,3 +173,13 @@ def test_learned_gates_move_during_training(tiny):
     after = ll.read_gates(model, b)
     assert set(before) == {"lora", "adapter", "prefix"}
     assert any(abs(a - c) > 1e-4 for m in before for a, c in zip(before[m], after[m]))
+
+
+@pytest.mark.parametrize("key", list(METHODS))
+def test_inject_report_matches_count_params(tiny, key):
+    model, _ = tiny
+    report = _inject(model, key)
+    counts = ll.count_params(model)
+    assert report.by_method == {k: v for k, v in counts.by_method.items() if k not in ("head", "layernorm")}
+    assert report.trainable == counts.trainable and report.total == counts.total
+    assert counts.trainable == ll.metrics.formula_for(model)
