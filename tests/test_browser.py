@@ -1,0 +1,284 @@
+"""The panels in a real browser: JupyterLab in headless Chromium, driven by Playwright.
+
+Starts JupyterLab on a free localhost port, opens notebooks built by ``browser_notebook.py`` (tiny
+model, seconds), runs all cells, then moves sliders and presses buttons with the mouse and reads the
+plots back from the page. Only localhost requests are allowed. Screenshots go to ``test-artifacts/``.
+Skipped, with the reason, when Debian's chromium (``apt-get install chromium``) or playwright is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.browser_notebook import LIVE_STEPS, READY_MARK, build
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "browser"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run", "--disable-quic", "--disable-sync"]
+PANELS = ("parameter-explorer", "live-training", "delta-w-explorer", "gate-board", "switchboard")
+LOCAL = ("http://127.0.0.1", "http://localhost", "data:", "blob:")
+
+pytestmark = pytest.mark.browser
+pw = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+if not Path(CHROMIUM).exists():
+    pytest.skip(f"chromium not found at {CHROMIUM}: install it with `apt-get install chromium` "
+                "(or set CHROMIUM=/path/to/chromium)", allow_module_level=True)
+
+KERNEL_IDLE = """() => { try { return window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status
+                   === 'idle' } catch (e) { return false } }"""
+DONE_OR_FAILED = """(mark) => Array.from(document.querySelectorAll('.jp-OutputArea-output')).some(o =>
+                    o.innerText.includes(mark) || o.innerText.includes('Traceback'))"""
+PLOT = """([panel, i]) => { const gd = document.querySelectorAll(`.${panel} .js-plotly-plot`)[i];
+           return gd ? {title: String(gd.layout?.title?.text || ''), data: JSON.stringify(gd.data?.map(t =>
+           [t.x, t.y, t.z]))} : null }"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _lab_settings(cfg: Path) -> None:
+    """No news toast, and no notebook windowing (every cell stays in the page, so every plot can be read)."""
+    settings = {"apputils-extension/notification": '{"fetchNews": "false"}',
+                "notebook-extension/tracker": '{"windowingMode": "none"}'}
+    for name, text in settings.items():
+        folder, file = name.split("/")
+        path = cfg / "settings" / "@jupyterlab" / folder
+        path.mkdir(parents=True, exist_ok=True)
+        (path / f"{file}.jupyterlab-settings").write_text(text)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    root, cfg = tmp_path_factory.mktemp("labroot"), tmp_path_factory.mktemp("labcfg")
+    build(root / "panels_widget.ipynb", widget=True)
+    build(root / "panels_static.ipynb", widget=False, panels=("explorer", "live", "switch"))
+    _lab_settings(cfg)
+    port, token = _free_port(), "lesson-browser-test"
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(cfg / "config"), JUPYTER_RUNTIME_DIR=str(cfg / "runtime"),
+               JUPYTERLAB_SETTINGS_DIR=str(cfg / "settings"), JUPYTERLAB_WORKSPACES_DIR=str(cfg / "ws"),
+               LESSON_FAST="1", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    env.pop("LESSON_FIGURES", None)
+    log = open(cfg / "lab.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([sys.executable, "-m", "jupyterlab", "--no-browser", "--ip", "127.0.0.1",
+                             f"--port={port}", "--allow-root", f"--ServerApp.token={token}",
+                             f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True",
+                             "--LabApp.news_url=None",
+                             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for_server(base, token, proc, cfg / "lab.log")
+        yield base, token
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(cfg / "lab.log", ARTIFACTS / "lab.log")
+
+
+def _wait_for_server(base: str, token: str, proc, log: Path) -> None:
+    for _ in range(240):
+        if proc.poll() is not None:
+            pytest.fail(f"jupyter lab exited: {log.read_text()[-2000:]}")
+        try:
+            urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=1)
+            return
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail("jupyter lab did not start in 120 s")
+
+
+@pytest.fixture
+def browser():
+    with pw.sync_playwright() as p:
+        ctx = p.chromium.launch_persistent_context(tempfile.mkdtemp(), executable_path=CHROMIUM, headless=True,
+                                                   args=ARGS, viewport={"width": 1500, "height": 1400})
+        blocked: list[str] = []
+
+        def only_local(route):
+            if route.request.url.startswith(LOCAL):
+                route.continue_()
+            else:
+                blocked.append(route.request.url)
+                route.abort()
+
+        ctx.route("**/*", only_local)
+        page = ctx.pages[0]
+        page.errors, page.blocked = [], blocked
+        page.on("pageerror", lambda e: page.errors.append(str(e)))
+        yield page
+        ctx.close()
+
+
+def _url(base: str, token: str, name: str) -> str:
+    """The notebook in a workspace of its own, so no other notebook's panels are in the page."""
+    return f"{base}/lab/workspaces/{Path(name).stem}/tree/{name}?token={token}"
+
+
+def _open_and_run(page, base: str, token: str, name: str) -> float:
+    """Open notebook ``name``, run all cells, wait for the last one; returns the seconds it took."""
+    start = time.perf_counter()
+    page.goto(_url(base, token, name))
+    page.wait_for_function(KERNEL_IDLE, timeout=120_000)
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    page.wait_for_function(DONE_OR_FAILED, arg=READY_MARK, timeout=240_000)
+    failed = page.locator(".jp-OutputArea-output", has_text="Traceback").all_inner_texts()
+    assert not failed, f"a notebook cell failed:\n{failed[0][-3000:]}"
+    page.wait_for_timeout(1500)
+    return time.perf_counter() - start
+
+
+def _plot(page, panel: str, i: int = 0) -> dict | None:
+    return page.evaluate(PLOT, [panel, i])
+
+
+def _drag(page, handle, fraction: float) -> None:
+    """Drag a noUi slider handle to ``fraction`` of its track with the mouse."""
+    handle.scroll_into_view_if_needed()
+    track = handle.locator("xpath=ancestor::*[contains(@class,'noUi-target')]").bounding_box()
+    box = handle.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(track["x"] + track["width"] * fraction, box["y"] + box["height"] / 2, steps=8)
+    page.mouse.up()
+
+
+def _wait_changed(page, panel: str, before: dict, i: int = 0, timeout: float = 30.0) -> float:
+    """Seconds until plot ``i`` of ``panel`` shows other data or another title than ``before``."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        now = _plot(page, panel, i)
+        if now and now != before:
+            return time.perf_counter() - start
+        page.wait_for_timeout(50)
+    raise AssertionError(f"the plot of {panel} did not change within {timeout} s")
+
+
+def _panel_errors(page) -> list[str]:
+    return page.locator(".lesson-panel .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
+                        ).all_inner_texts()
+
+
+def _stop_a_live_run(page) -> str:
+    """Press Train, wait for the curve to grow, press Stop; returns the results table's text."""
+    page.locator(".lesson-live-training button", has_text="Train").click()
+    page.wait_for_function("""() => { const gd = document.querySelector('.lesson-live-training .js-plotly-plot');
+                              return gd && gd.data && gd.data[0].x && gd.data[0].x.length >= 5 }""", timeout=90_000)
+    page.locator(".lesson-live-training button", has_text="Stop").click()
+    table = page.locator(".lesson-live-training .lesson-table")
+    table.filter(has_text="stopped").wait_for(timeout=60_000)
+    return table.inner_text()
+
+
+def _shoot(page, name: str, panels: tuple[str, ...] = ()) -> list[Path]:
+    """A screenshot of the page, and one of each panel in ``panels`` (scrolled into view)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    paths = [ARTIFACTS / f"{name}.png"]
+    page.screenshot(path=str(paths[0]))
+    for panel in panels:
+        paths.append(ARTIFACTS / f"{name}_{panel}.png")
+        page.locator(f".lesson-{panel}").screenshot(path=str(paths[-1]))
+    return paths
+
+
+def _check_all_rendered(page) -> None:
+    for panel in PANELS:
+        assert page.locator(f".lesson-{panel}").count() == 1, panel
+    assert _plot(page, "lesson-parameter-explorer")["title"].startswith("Trainable parameters: LoRA r=8")
+    assert page.locator(".lesson-live-training .js-plotly-plot").count() == 2  # curve, accuracy vs parameters
+    assert page.locator(".lesson-delta-w-explorer .js-plotly-plot").count() == 4  # spectrum, ΔW, rank, φ
+    assert page.locator(".lesson-gate-board .js-plotly-plot").count() == 1
+    assert "unchanged" in page.locator(".lesson-switchboard").inner_text()
+
+
+def _drag_and_time(page, panel: str, fraction: float, plot: int = 0) -> float:
+    before = _plot(page, f"lesson-{panel}", plot)
+    _drag(page, page.locator(f".lesson-{panel} .widget-slider .noUi-handle").first, fraction)
+    return _wait_changed(page, f"lesson-{panel}", before, plot)
+
+
+def _check_other_controls(page) -> None:
+    """ΔW rank slider, a gate slider and the switchboard's task buttons each change what is shown."""
+    print(f"ΔW explorer: rank slider → accuracy plot in {_drag_and_time(page, 'delta-w-explorer', 0.0, 2):.2f} s")
+    print(f"gate board: gate slider → heatmap in {_drag_and_time(page, 'gate-board', 0.0):.2f} s")
+    first = page.locator(".lesson-switchboard .lesson-table").inner_text()
+    page.locator(".lesson-switchboard .widget-toggle-buttons button", has_text="sentiment").click()
+    page.wait_for_function(f"() => document.querySelector('.lesson-switchboard .lesson-table').innerText !== "
+                           f"{first!r}", timeout=30_000)
+    assert "unchanged" in page.locator(".lesson-switchboard").inner_text()
+
+
+def _second_window(page, base: str, token: str, name: str):
+    """Open the same notebook in a second tab (same kernel), as a lecturer's projector window would."""
+    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+    page.wait_for_timeout(1000)
+    other = page.context.new_page()
+    other.goto(_url(base, token, name))
+    other.wait_for_function(KERNEL_IDLE, timeout=120_000)
+    other.wait_for_function("() => document.querySelectorAll('.lesson-live-training .js-plotly-plot').length > 1",
+                            timeout=60_000)
+    other.wait_for_timeout(2000)
+    return other
+
+
+def test_all_panels_render_and_respond_with_figure_widgets(lab, browser):
+    base, token = lab
+    page = browser
+    print(f"run all cells: {_open_and_run(page, base, token, 'panels_widget.ipynb'):.1f} s")
+    _check_all_rendered(page)
+    _shoot(page, "widget_initial")
+    seconds = _drag_and_time(page, "parameter-explorer", 0.75)
+    title = _plot(page, "lesson-parameter-explorer")["title"]
+    print(f"parameter explorer: drag → plot redrawn {seconds:.2f} s after release; title now {title!r}")
+    assert "LoRA r=8 " not in title
+    text = _stop_a_live_run(page)
+    print("results table after Stop:", text.replace("\n", " | "))
+    steps = int(text.split("stopped")[0].split()[-1])
+    assert 0 < steps < LIVE_STEPS
+    _check_other_controls(page)
+    print("screenshots:", *_shoot(page, "widget_after", PANELS))
+    assert not _panel_errors(page), _panel_errors(page)
+    assert not page.errors, page.errors
+    assert not page.blocked, f"the page asked for non-local resources: {page.blocked}"
+
+    # a second window must show the figures as they are now, not as they were built (widgets.resync)
+    now = {p: _plot(page, f"lesson-{p}") for p in ("parameter-explorer", "live-training")}
+    other = _second_window(page, base, token, "panels_widget.ipynb")
+    assert {p: _plot(other, f"lesson-{p}") for p in now} == now
+    print("screenshots:", *_shoot(other, "widget_second_window", ("parameter-explorer", "live-training")))
+
+
+def test_static_fallback_renders_and_updates(lab, browser):
+    base, token = lab
+    page = browser
+    print(f"run all cells (static): {_open_and_run(page, base, token, 'panels_static.ipynb'):.1f} s")
+    assert "figures: static" in page.locator(".jp-OutputArea-output").first.inner_text()
+    assert page.locator(".lesson-parameter-explorer .js-plotly-plot").count() == 1
+    seconds = _drag_and_time(page, "parameter-explorer", 0.75)
+    print(f"static parameter explorer: drag → figure redrawn {seconds:.2f} s after release")
+    assert page.locator(".lesson-parameter-explorer .js-plotly-plot").count() == 1  # replaced, not appended
+    text = _stop_a_live_run(page)
+    print("static results table after Stop:", text.replace("\n", " | "))
+    assert page.locator(".lesson-live-training .js-plotly-plot").count() == 2
+    print("screenshots:", *_shoot(page, "static", ("parameter-explorer", "live-training", "switchboard")))
+    assert not _panel_errors(page), _panel_errors(page)
+    assert not page.errors, page.errors
+    assert not page.blocked, f"the page asked for non-local resources: {page.blocked}"

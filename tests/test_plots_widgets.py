@@ -1,0 +1,384 @@
+"""Figures and panels without a browser: build each panel in-process, move its controls, check the numbers.
+
+Every panel is built on the tiny model, in both figure modes ("widget": FigureWidget, "static": a figure
+redrawn in an Output). The numbers a panel shows must equal what count_params, the formulas and the
+analysis functions give; the figure it shows must change when a control moves.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+import plotly.graph_objects as go
+import plotly.io as pio
+import pytest
+import torch
+
+import lesson_lib as ll
+from lesson_lib import analysis, metrics, plots
+from lesson_lib import widgets as lw
+from lesson_lib.tiny import tiny_task
+
+QUICK = ll.TrainConfig(steps=20, lr=1e-2, batch_size=8, eval_every=0, progress=False)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Two shared cores: one torch thread per process is far faster (and steadier) than two."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(params=["widget", "static"])
+def mode(request):
+    lw.use_figure_widget(request.param == "widget")
+    yield request.param
+    lw.use_figure_widget(None)
+
+
+@pytest.fixture(scope="module")
+def task():
+    return tiny_task(n=96)
+
+
+def _trained(configs, task, seed=0, gates=None):
+    model = lw.fresh(configs, tiny=True, seed=seed, gates=gates)()
+    ll.train(model, task, QUICK)
+    return model
+
+
+def _ys(view) -> list:
+    return [list(np.asarray(t.z if t.type == "heatmap" else t.y, dtype=float).ravel()) for t in view.data]
+
+
+# --- plots -----------------------------------------------------------------------------------------------
+
+def test_plot_builders_return_figures_from_plain_data():
+    s = np.array([3.0, 1.0, 0.0, 0.0])
+    spec = plots.spectrum(s, k=1)
+    assert isinstance(spec, go.Figure) and "energy at k=1: 90.0 %" in spec.layout.title.text
+    assert list(spec.data[1].y) == pytest.approx([0.9, 1.0, 1.0, 1.0])
+    assert "not trained" in plots.spectrum(np.zeros(3)).layout.title.text
+    heat = plots.delta_w_heatmap(np.ones((1536, 384)), max_side=128)
+    assert np.asarray(heat.data[0].z).shape == (128, 128) and "1536×384" in heat.layout.title.text
+    bars = plots.param_bars({"a": {"lora": 10, "whole model": 1000}}, {"a": 1000})
+    assert bars.layout.yaxis.type == "log" and bars.data[0].text[0] == "10 (1 %)"
+    gates = plots.gate_heatmap({"lora": [0.5, 0.25], "adapter": [1.0, None]})
+    assert np.isnan(np.asarray(gates.data[0].z, dtype=float)[1, 1])
+    curves = plots.training_curves([1, 2, 3], [1.0, 0.8, 0.5], [3], [0.7], total_steps=10)
+    assert list(curves.layout.xaxis.range) == [0, 10] and curves.data[1].yaxis == "y2"
+    scatter = plots.accuracy_vs_params([{"label": "r=8", "method": "lora", "trainable": 100, "accuracy": 0.8}])
+    assert scatter.layout.xaxis.type == "log" and list(scatter.data[0].x) == [100]
+    assert plots.accuracy_vs_params([]).layout.annotations[0].text.startswith("no runs")
+    assert len(plots.rank_accuracy({1: 0.6, 2: 0.7}, current=2, full=0.8).data) == 2
+    assert np.asarray(plots.subspace_heatmap(np.eye(3)).data[0].z).shape == (3, 3)
+    assert (plots.human(4_718_592), plots.human_bytes(1536)) == ("4.7M", "1.5 KiB")
+
+
+def test_lecture_theme_is_one_switch():
+    default = pio.templates.default
+    try:
+        assert plots.LECTURE_TEMPLATE in plots.lecture_theme()
+        assert plots.spectrum([2.0, 1.0]).layout.template.layout.font.size == 20
+        assert plots.lecture_theme() == pio.templates.default  # twice on is still on, once
+        assert pio.templates.default.count(plots.LECTURE_TEMPLATE) == 1
+    finally:
+        assert plots.lecture_theme(False) == default
+    assert plots.spectrum([2.0, 1.0]).layout.template.layout.font.size != 20
+
+
+# --- the figure backend -----------------------------------------------------------------------------------
+
+def test_figure_mode_is_automatic_overridable_by_env_and_by_call(monkeypatch):
+    lw.use_figure_widget(None)
+    monkeypatch.delenv("LESSON_FIGURES", raising=False)
+    assert lw.figure_mode() == "widget"  # ipywidgets 8 and anywidget are installed here
+    monkeypatch.setenv("LESSON_FIGURES", "static")
+    assert lw.figure_mode() == "static"
+    assert lw.use_figure_widget(True) == "widget"  # an explicit call wins over the environment
+    assert lw.use_figure_widget(None) == "static"
+    monkeypatch.setattr(lw.W, "__version__", "7.7.1")  # Colab
+    monkeypatch.delenv("LESSON_FIGURES")
+    assert lw.figure_mode() == "static"
+
+
+def test_a_broken_figure_widget_falls_back_to_a_static_figure(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("no anywidget frontend")
+
+    monkeypatch.setattr(lw.go, "FigureWidget", broken)
+    with pytest.warns(UserWarning, match="static"):
+        view = lw.FigureView(plots.spectrum([2.0, 1.0]), mode="widget")
+    assert view.mode == "static" and isinstance(view.widget, lw.W.Output)
+    view.show(plots.spectrum([3.0, 1.0, 1.0]))
+    (out,) = view.widget.outputs
+    assert out["output_type"] == "display_data" and "application/vnd.plotly.v1+json" in out["data"]
+    assert len(view.data[0].y) == 3
+
+
+def test_resync_makes_the_synced_state_equal_what_is_shown():
+    """G1: a FigureWidget syncs its full state only when built; a second window would see that state."""
+    view = lw.FigureView(plots.training_curves([], []), mode="widget")
+    fw = view.widget
+    lw._copy_into(fw, plots.training_curves([1, 2, 3], [1.0, 0.5, 0.2]))  # an update, not yet resynced
+    assert not len(fw._widget_data[0].get("x", ()))  # still the empty curve it was built with
+    lw.resync(fw)
+    assert list(fw._widget_data[0]["x"]) == [1, 2, 3]
+    assert fw._widget_layout == fw._layout_obj._props
+    view.show(plots.training_curves([1, 2], [1.0, 0.5], title="again"))  # show() resyncs by itself
+    assert list(fw._widget_data[0]["x"]) == [1, 2] and fw._widget_layout["title"]["text"] == "again"
+    lw.resync(go.Figure())  # a static figure needs nothing and gets nothing
+
+
+def test_a_figure_widget_update_changes_only_what_changed():
+    view = lw.FigureView(plots.spectrum([3.0, 1.0], k=1), mode="widget")
+    view.show(plots.spectrum([3.0, 2.0, 1.0], k=2))
+    assert list(view.data[0].y) == [3.0, 2.0, 1.0] and "k=2" in view.layout.title.text
+    assert len(view.layout.shapes) == 1  # the dashed line at k
+    view.show(plots.spectrum([3.0, 2.0, 1.0]))  # no k: a property the new figure lacks is removed
+    assert len(view.layout.shapes) == 0
+    view.show(plots.gate_heatmap({"lora": [0.5]}))  # other trace types: traces are replaced
+    assert [t.type for t in view.data] == ["heatmap"] and view.updates == 3
+
+
+# --- 1. parameter explorer -------------------------------------------------------------------------------
+
+def test_parameter_explorer_numbers_equal_count_params_and_formulas(mode):
+    model, _ = ll.load_base(tiny=True)
+    before = ll.checksum(model)
+    panel = lw.parameter_explorer(model, spec="BERT-base")
+    c = panel.controls
+    bars = _ys(panel.views["bars"])
+    c["r"].value, c["adapter"].value, c["target_key"].value = 4, True, True
+    c["bottleneck"].value, c["prefix"].value, c["prefix_length"].value = 8, True, 5
+    assert _ys(panel.views["bars"]) != bars and not panel.errors
+    cfgs = [ll.LoRAConfig(r=4, alpha=16.0, targets=("query", "key", "value")), ll.AdapterConfig(bottleneck=8),
+            ll.PrefixConfig(length=5)]
+    twin, _ = ll.load_base(tiny=True)
+    ll.inject(twin, cfgs)
+    count = ll.count_params(twin)
+    v = panel.values
+    assert (v["measured_trainable"], v["measured_total"]) == (count.trainable, count.total)
+    assert v["measured_by_method"] == count.by_method and v["formula_trainable"] == metrics.formula_for(twin)
+    report = metrics.memory_report(metrics.BERT_BASE, cfgs)
+    assert (v["spec_trainable"], v["spec_total"]) == (report.trainable, report.total)
+    assert f"{count.trainable:,}" in panel.table.value and "measured = formula" in panel.table.value
+    assert v["memory"]["optimizer"] == 2 * 4 * count.trainable
+    assert ll.checksum(model) == before and not ll.tasks(model)  # the explorer leaves the model as it was
+    print(f"[{mode}] parameter explorer update on the tiny model: {1000 * panel.timings['update']:.0f} ms")
+
+
+def test_parameter_explorer_shows_errors_in_its_output_and_recovers(mode):
+    panel = lw.parameter_explorer(ll.load_base(tiny=True)[0])
+    for t in lw.TARGETS:
+        panel.controls[f"target_{t}"].value = False
+    assert "targets must be a non-empty tuple" in panel.errors[-1]
+    assert panel.out.outputs and panel.out.outputs[-1]["name"] == "stderr" and "⚠" in panel.status.value
+    panel.controls["target_value"].value = True
+    assert not panel.out.outputs and "LoRA r=8 on value" in panel.views["bars"].layout.title.text
+
+
+def test_parameter_explorer_full_fine_tuning_and_gpt3_scale():
+    panel = lw.parameter_explorer(ll.load_base(tiny=True)[0], spec="GPT-3 175B")
+    assert panel.values["spec_trainable"] == ll.metrics.formula_params(metrics.GPT3_175B, ll.LoRAConfig(r=8))
+    panel.controls["lora"].value = False  # nothing selected: full fine-tuning
+    assert panel.values["measured_trainable"] == panel.values["measured_total"] == panel.values["formula_trainable"]
+    assert panel.values["spec_trainable"] == metrics.full_params(metrics.GPT3_175B)
+    with pytest.raises(ValueError, match="bare model"):
+        model, _ = ll.load_base(tiny=True)
+        ll.inject(model, ll.LoRAConfig(r=2))
+        lw.parameter_explorer(model)
+
+
+@pytest.mark.integration
+def test_parameter_explorer_on_minilm_update_time():
+    lw.use_figure_widget(True)
+    try:
+        model, _ = ll.load_base()
+        panel = lw.parameter_explorer(model)
+        times = {}
+        for name, value in [("r", 16), ("r", 64), ("adapter", True), ("bottleneck", 128), ("prefix", True),
+                            ("prompt", True), ("target_intermediate", True), ("spec", "BERT-base")]:
+            panel.controls[name].value = value
+            times[f"{name}={value}"] = panel.timings["update"]
+        print("MiniLM parameter explorer, seconds per update (shared 2-core machine):",
+              {k: round(v, 3) for k, v in times.items()})
+        assert panel.values["measured_trainable"] == panel.values["formula_trainable"] and not panel.errors
+    finally:
+        lw.use_figure_widget(None)
+
+
+# --- 2. live training ---------------------------------------------------------------------------------------
+
+def test_live_training_grows_a_curve_and_logs_every_run(mode, task):
+    log = lw.RunLog()
+    cfg = ll.TrainConfig(steps=12, lr=1e-2, batch_size=8, eval_every=6)
+    panel = lw.live_training({"LoRA r=2": lw.fresh(ll.LoRAConfig(r=2), tiny=True),
+                              "head only": lw.fresh("head", tiny=True)}, task, cfg, log=log, redraw_every=0.0)
+    panel.start(block=True)
+    assert not panel.errors and panel.draws >= 12 and panel.controls["progress"].value == 12
+    assert list(panel.views["curve"].data[0].x) == list(range(1, 13))
+    assert list(panel.views["curve"].data[1].x) == [6, 12]  # evaluations
+    run = log.runs[-1]
+    count = ll.count_params(panel.last_model)
+    assert (run["method"], run["trainable"], run["steps"], run["stopped"]) == ("lora", count.trainable, 12, "done")
+    assert run["accuracy"] == panel.last_history.final["accuracy"]
+    panel.controls["method"].value = "head only"
+    panel.controls["train"].click()  # a background run, started by the button
+    assert panel.wait(60) and len(log.runs) == 2 and log.runs[-1]["method"] == "head"
+    assert list(panel.views["scatter"].data[0].x) == [run["trainable"]] and "head only" in panel.table.value
+    print(f"[{mode}] live training: one redraw takes {1000 * panel.timings['draw']:.0f} ms")
+
+
+def test_stop_ends_a_background_run_cleanly(mode, task):
+    log = lw.RunLog()
+    panel = lw.live_training(lw.fresh(ll.LoRAConfig(r=2), tiny=True), task,
+                             ll.TrainConfig(steps=5000, batch_size=8, eval_every=0), log=log)
+    panel.controls["train"].click()
+    deadline = time.time() + 60
+    while panel.draws < 2 and time.time() < deadline:
+        time.sleep(0.02)
+    panel.controls["stop"].click()
+    assert panel.wait(60), "training did not stop"
+    assert panel.last_history.stopped == "stopped" and len(panel.last_history.steps) < 5000
+    assert log.runs[-1]["stopped"] == "stopped" and log.runs[-1]["accuracy"] == panel.last_history.final["accuracy"]
+    assert log.runs[-1]["label"] == "LoRA r=2 on query,value"  # an unnamed factory's run is named by its method
+    assert not panel.controls["train"].disabled and panel.controls["stop"].disabled
+
+
+def test_live_training_reports_a_failing_factory_in_the_panel(task):
+    def broken():
+        raise RuntimeError("the model factory failed")
+
+    panel = lw.live_training(broken, task, log=lw.RunLog())
+    panel.start(block=True)
+    assert "the model factory failed" in panel.errors[-1] and panel.out.outputs
+    assert not panel.controls["train"].disabled
+
+
+# --- 3. ΔW explorer -------------------------------------------------------------------------------------------
+
+def test_delta_w_explorer_shows_the_analysis_numbers(mode, task):
+    model = _trained(ll.LoRAConfig(r=4), task)
+    other = _trained(ll.LoRAConfig(r=8), task, seed=1)
+    panel = lw.delta_w_explorer(model, task.val, other_model=other, eval_limit=16)
+    c, deltas = panel.controls, analysis.delta_weights(model)
+    name = "bert.encoder.layer.0.attention.self.query"
+    assert panel.values["module"] == name and panel.values["k"] == 4
+    np.testing.assert_allclose(panel.values["singular_values"], analysis.singular_values(deltas[name]))
+    spectrum = _ys(panel.views["spectrum"])
+    c["layer"].value, c["matrix"].value = 1, "value"
+    name = "bert.encoder.layer.1.attention.self.value"
+    assert panel.values["module"] == name and _ys(panel.views["spectrum"]) != spectrum
+    grid = analysis.subspace_similarity_grid(ll.surgery.lora_modules(model)[name].lora_A,
+                                             ll.surgery.lora_modules(other)[name].lora_A)
+    np.testing.assert_allclose(np.asarray(panel.views["subspace"].data[0].z, dtype=float), grid)
+    c["k"].value = 1
+    subset = task.val.subset(16) if len(task.val) > 16 else task.val
+    assert panel.values["accuracy_at_k"] == analysis.accuracy_by_rank(model, subset, ks=(1,))[1]
+    assert panel.values["energy_at_k"] == pytest.approx(analysis.energy_at_k(analysis.singular_values(deltas[name]), 1))
+    assert "k=1" in panel.views["spectrum"].layout.title.text and len(panel.views["accuracy"].data[0].x) == 2
+    c["approx"].value = True
+    z = np.asarray(panel.views["heatmap"].data[0].z, dtype=float)
+    assert np.linalg.matrix_rank(z, tol=1e-6 * np.abs(z).max()) == 1 and not panel.errors
+    print(f"[{mode}] ΔW explorer: pick {1000 * panel.timings['pick']:.0f} ms, "
+          f"rank-k {1000 * panel.timings['rank']:.0f} ms")
+
+
+def test_delta_w_explorer_refuses_a_model_without_lora(task):
+    with pytest.raises(ValueError, match="no LoRA"):
+        lw.delta_w_explorer(ll.load_base(tiny=True)[0], task.val)
+
+
+# --- 4. gate board ------------------------------------------------------------------------------------------
+
+def test_gate_board_overrides_gates_and_shows_the_accuracy_change(mode, task):
+    cfgs = [ll.LoRAConfig(r=4), ll.AdapterConfig(bottleneck=8), ll.PrefixConfig(length=4)]
+    model = _trained(cfgs, task, gates=ll.GateConfig())
+    panel = lw.gate_board(model, task.val, eval_limit=16)
+    learned = panel.values["learned"]
+    assert set(learned) == {"lora", "adapter", "prefix"} and len(learned["lora"]) == 2
+    heat = _ys(panel.views["gates"])
+    panel.controls["adapter_value"].value = 0.0  # moving the slider switches "by hand" on
+    seconds = panel.timings["gate"]
+    assert panel.controls["adapter_by_hand"].value and panel.values["gates"]["adapter"] == [0.0, 0.0]
+    assert _ys(panel.views["gates"]) != heat and not panel.errors
+    subset = task.val.subset(16) if len(task.val) > 16 else task.val
+    assert panel.values["accuracy"] == ll.evaluate(model, subset)["accuracy"]  # the gates stay as set
+    assert "change" in panel.status.value
+    panel.reset()
+    for method, values in learned.items():
+        assert panel.values["gates"][method] == pytest.approx(values)
+    assert panel.values["accuracy"] == panel.values["learned_accuracy"]
+    print(f"[{mode}] gate board: one override (set gates, evaluate 16 examples, redraw) {1000 * seconds:.0f} ms")
+
+
+# --- 5. switchboard ------------------------------------------------------------------------------------------
+
+def test_switchboard_switches_tasks_on_one_unchanged_base(mode, task):
+    topic = tiny_task(n=96, num_labels=3)
+    model, _ = ll.load_base(tiny=True)
+    ll.inject(model, ll.LoRAConfig(r=4), name="sentiment", num_labels=2)
+    ll.train(model, task, QUICK)
+    ll.inject(model, ll.AdapterConfig(bottleneck=8), name="topic", num_labels=3)
+    ll.train(model, topic, QUICK)
+    base = ll.checksum(model)
+    panel = lw.switchboard(model, tasks={"sentiment": task, "topic": topic.label_names})
+    assert panel.values["active"] == "topic" and panel.values["labels"] == topic.label_names
+    topic_preds = panel.values["predictions"]
+    panel.controls["task"].value = "sentiment"
+    seconds = panel.timings["switch"]
+    texts = list(lw.EXAMPLES)
+    probs = ll.predict(model, texts)
+    assert ll.active_task(model) == "sentiment" and panel.values["labels"] == task.label_names
+    assert [p[1] for p in panel.values["predictions"]] == [task.label_names[i] for i in probs.argmax(-1)]
+    assert panel.values["predictions"] != topic_preds
+    assert panel.values["checksum"] == base and panel.values["checksum_unchanged"]
+    assert "unchanged" in panel.base.value and base in panel.base.value
+    panel.controls["texts"].value = "i love it"
+    assert [p[0] for p in panel.values["predictions"]] == ["i love it"]
+    panel.controls["texts"].value = "   "
+    assert "at least one sentence" in panel.errors[-1]
+    print(f"[{mode}] switchboard: one switch (predict, checksum) {1000 * seconds:.0f} ms")
+
+
+def test_panels_never_call_display(monkeypatch, task):
+    """Panels return widgets; showing them is the notebook's job (the cell's last expression)."""
+    import IPython.display
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a panel called display()")
+
+    monkeypatch.setattr(IPython.display, "display", forbidden)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for widget in (lw.use_figure_widget(True), lw.use_figure_widget(False)):
+            panel = lw.parameter_explorer(ll.load_base(tiny=True)[0])
+            panel.controls["r"].value = 2
+            assert isinstance(panel, lw.W.VBox) and not panel.errors, widget
+    lw.use_figure_widget(None)
+
+
+def test_static_figures_follow_the_default_renderer(monkeypatch):
+    """JupyterLab gets plotly's JSON mimetype; a notebook whose renderer is HTML (Colab) gets HTML."""
+    view = lw.FigureView(plots.spectrum([2.0, 1.0]), mode="static")
+    assert "application/vnd.plotly.v1+json" in view.widget.outputs[0]["data"]
+    monkeypatch.setattr(pio.renderers, "default", "notebook_connected")
+    view.show(plots.spectrum([3.0, 1.0]))
+    assert "text/html" in view.widget.outputs[0]["data"] and len(view.widget.outputs) == 1
+
+
+def test_an_error_inside_a_nested_callback_stays_visible(task):
+    """A gate slider ticks "by hand", whose own callback fails: the error must not be wiped by the outer one."""
+    model = _trained([ll.LoRAConfig(r=2), ll.AdapterConfig(bottleneck=4)], task, gates=ll.GateConfig())
+    panel = lw.gate_board(model, task.val, eval_limit=16)
+    panel.gates = {**panel.gates, "bogus": []}  # any failure inside the update will do
+    panel.controls["lora_value"].value = 0.5
+    assert panel.errors and panel.out.outputs and "⚠" in panel.status.value
+    del panel.gates["bogus"]
+    panel.controls["lora_value"].value = 0.25
+    assert not panel.out.outputs and panel.status.value.count("accuracy") == 1
