@@ -84,10 +84,10 @@ def compare_methods(task_name: str = "tweets") -> dict:
     from .data import load_task
     from .experiments import run_method
 
-    task = load_task(task_name, limit=400 if config.FAST else None)
+    task = load_task(task_name, limit=(100 if task_name == "bbc" else 400) if config.FAST else None)
     rows = []
     for method in ("head", "lora", "adapter", "prefix", "prompt", "unipelt", "full"):
-        res, _ = run_method(method, task, steps=_steps(300, 8), batch_size=32 if not config.FAST else 16)
+        res, _ = run_method(method, task, steps=_steps(300, 3), batch_size=8 if config.FAST else 32)
         rows.append(res.as_dict())
     return {"task": task_name, "rows": rows, "fast": config.FAST}
 
@@ -101,7 +101,8 @@ def size_sweep(task_name: str = "tweets") -> dict:
     sizes = {"lora": (1, 4, 16, 64), "adapter": (4, 16, 64, 256), "prefix": (2, 8, 32, 64), "prompt": (2, 8, 32, 64)}
     if config.FAST:
         sizes = {m: s[::3] for m, s in sizes.items()}
-    rows = [r.as_dict() for m, s in sizes.items() for r in sweep(m, task, s, steps=_steps(300, 6))]
+    rows = [r.as_dict() for m, s in sizes.items()
+            for r in sweep(m, task, s, steps=_steps(300, 3), batch_size=8 if config.FAST else 32)]
     return {"task": task_name, "rows": rows, "fast": config.FAST}
 
 

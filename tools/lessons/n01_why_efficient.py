@@ -52,6 +52,19 @@ CELLS = [
                   f"{human(r.optimizer_bytes):>11s} {human(r.checkpoint_bytes):>14s}")
     """),
     md("""
+    ### Explore it yourself
+
+    Toggle the methods, move the rank r, α, the bottleneck m and the prefix length P. The table shows the count
+    measured on the real MiniLM next to the formula, the share of the model, Adam memory and the file size —
+    and the same choice at GPT-3 scale. Each update takes well under half a second.
+    """),
+    code("""
+    from lesson_lib import widgets
+    explorer = widgets.parameter_explorer(ll.load_base()[0], spec="GPT-3 175B")
+    explorer
+    """),
+
+    md("""
     ## Measured on the real model equals the formula
 
     The calculator is only worth trusting if it matches what we build. Each method is injected into the real

@@ -86,7 +86,7 @@ CELLS = [
     from lesson_lib.data import make_loader
 
     LIMIT = 400 if ll.FAST else None
-    STEPS = 15 if ll.FAST else 300
+    STEPS = 8 if ll.FAST else 300
     tweets = ll.load_task("tweets", limit=LIMIT)
     model, tok = ll.load_base()
     batch = next(iter(make_loader(tweets.test, tok, 16, max_length=64)))
@@ -109,6 +109,19 @@ CELLS = [
     Only the adapters and the head are trained. The curve below is fed by a training callback.
     """),
     code("""
+    from lesson_lib import widgets
+    live = widgets.live_training(
+        {"adapters m=64": widgets.fresh(ll.AdapterConfig(bottleneck=64)), "head only": widgets.fresh("head")},
+        tweets, ll.TrainConfig(steps=STEPS, lr=1e-3, eval_every=max(STEPS // 6, 1)))
+    live
+    """),
+    md("Press **Train** above to watch a run live (Stop ends it cleanly). In quick mode the next cell presses it for you; the cell after trains our model for the rest of the notebook."),
+    code("""
+    if ll.FAST:
+        live.start(block=True)
+        print(live.runlog.runs[-1])
+    """),
+    code("""
     history = ll.train(model, tweets, ll.TrainConfig(steps=STEPS, lr=1e-3, eval_every=max(STEPS // 6, 1)))
     for e in history.evals:
         print(f"step {e['step']:4d}  validation accuracy {e['accuracy']:.1%}")
@@ -129,9 +142,9 @@ CELLS = [
     """),
     code("""
     import tempfile, pathlib
-    bbc = ll.load_task("bbc", limit=200 if ll.FAST else None)
+    bbc = ll.load_task("bbc", limit=100 if ll.FAST else None)
     ll.inject(model, ll.AdapterConfig(bottleneck=64), name="topic", num_labels=bbc.num_labels)
-    ll.train(model, bbc, ll.TrainConfig(steps=10 if ll.FAST else 200, lr=1e-3, batch_size=16, eval_every=0))
+    ll.train(model, bbc, ll.TrainConfig(steps=5 if ll.FAST else 200, lr=1e-3, batch_size=8 if ll.FAST else 16, eval_every=0))
     topic = ll.evaluate(model, bbc.test)
     print(f"tasks on this model: {list(ll.tasks(model))}, active: {ll.active_task(model)}")
     print(f"topic test accuracy {topic['accuracy']:.1%} (chance {1 / bbc.num_labels:.0%})")
@@ -157,5 +170,15 @@ CELLS = [
     fresh, _ = ll.load_base()
     ll.load_adapter(fresh, tmp / "sentiment.safetensors")
     print("reloaded sentiment adapter, test accuracy:", f"{ll.evaluate(fresh, tweets.test)['accuracy']:.1%}")
+    """),
+    md("""
+    ## The switchboard
+
+    Type sentences, pick a task: the same frozen base answers as a sentiment classifier or as a topic classifier.
+    The base fingerprint shown never changes.
+    """),
+    code("""
+    board = widgets.switchboard(model, tasks={"default": tweets, "topic": bbc})
+    board
     """),
 ]

@@ -102,7 +102,7 @@ CELLS = [
     from lesson_lib.data import make_loader
 
     LIMIT = 400 if ll.FAST else None
-    STEPS = 15 if ll.FAST else 300
+    STEPS = 8 if ll.FAST else 300
     tweets = ll.load_task("tweets", limit=LIMIT)
     model, tok = ll.load_base()
     batch = next(iter(make_loader(tweets.test, tok, 32, max_length=64)))
@@ -117,6 +117,20 @@ CELLS = [
     counts = ll.count_params(model)
     print(counts, "| formula:", ll.metrics.formula_for(model))
     assert counts.by_method["lora"] == 12 * 8 * (384 + 384)
+    """),
+    code("""
+    from lesson_lib import widgets
+    live = widgets.live_training(
+        {"LoRA r=8": widgets.fresh(ll.LoRAConfig(r=8, alpha=16)), "LoRA r=1": widgets.fresh(ll.LoRAConfig(r=1, alpha=2)),
+         "LoRA r=64": widgets.fresh(ll.LoRAConfig(r=64, alpha=128))},
+        tweets, ll.TrainConfig(steps=STEPS, lr=1e-3, eval_every=max(STEPS // 6, 1)))
+    live
+    """),
+    md("Press **Train** to watch a run; every run lands in the table and in the accuracy-vs-parameters plot, so three ranks give three points. Quick mode presses Train once for you."),
+    code("""
+    if ll.FAST:
+        live.start(block=True)
+        print(live.runlog.runs[-1])
     """),
     code("""
     history = ll.train(model, tweets, ll.TrainConfig(steps=STEPS, lr=1e-3, eval_every=max(STEPS // 6, 1)))
@@ -138,6 +152,11 @@ CELLS = [
         print(f"r = {r:2d}: LoRA parameters {c.by_method['lora']:>8,} ({100 * c.by_method['lora'] / c.total:.3f} % of the model)"
               f"   formula {ll.metrics.formula_for(probe) - c.by_method['head']:>8,}")
         ll.remove(probe)
+    """),
+    code("""
+    # the same, with sliders: choose LoRA only and move r and the target matrices
+    explorer = widgets.parameter_explorer(probe, spec="GPT-3 175B")
+    explorer
     """),
     md("""
     ## Merge: zero extra inference cost

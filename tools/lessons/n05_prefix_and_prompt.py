@@ -75,7 +75,7 @@ CELLS = [
     from lesson_lib.data import make_loader
 
     LIMIT = 400 if ll.FAST else None
-    STEPS = 15 if ll.FAST else 300
+    STEPS = 8 if ll.FAST else 300
     tweets = ll.load_task("tweets", limit=LIMIT)
 
     model, tok = ll.load_base()
@@ -90,6 +90,20 @@ CELLS = [
     report = ll.inject(model, ll.PrefixConfig(length=10, reparam=True, reparam_hidden=128))
     print(report)
     print("measured", ll.count_params(model).trainable, "= formula", ll.metrics.formula_for(model))
+    """),
+    code("""
+    from lesson_lib import widgets
+    live = widgets.live_training(
+        {"prefix P=10 (MLP)": widgets.fresh(ll.PrefixConfig(length=10, reparam=True)),
+         "prompt P=10": widgets.fresh(ll.PromptConfig(length=10))},
+        tweets, ll.TrainConfig(steps=STEPS, lr=5e-3, eval_every=max(STEPS // 6, 1)))
+    live
+    """),
+    md("Press **Train** to watch prefix tuning (or prompt tuning) learn. Quick mode presses it once for you."),
+    code("""
+    if ll.FAST:
+        live.start(block=True)
+        print(live.runlog.runs[-1])
     """),
     code("""
     history = ll.train(model, tweets, ll.TrainConfig(steps=STEPS, lr=5e-3, eval_every=max(STEPS // 6, 1)))

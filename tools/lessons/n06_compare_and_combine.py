@@ -60,6 +60,11 @@ CELLS = [
             verdict = "drops after its best size" if rows[-1]["accuracy"] < peak["accuracy"] - 0.01 else "does not drop"
             print(f"  {method:8s} {line}   → {verdict}")
     """),
+    code("""
+    from lesson_lib import plots, widgets
+    runs = [{**r, "label": f"{r['method']} {r['size']}"} for r in sweeps["tweets"]["rows"]]
+    widgets.FigureView(plots.accuracy_vs_params(runs, title="tweets: accuracy vs trainable parameters")).widget
+    """),
     md("""
     ## UniPELT: all three methods, each behind a learned gate
 
@@ -69,7 +74,7 @@ CELLS = [
     """),
     code("""
     LIMIT = 400 if ll.FAST else None
-    STEPS = 15 if ll.FAST else 300
+    STEPS = 6 if ll.FAST else 300
     tweets = ll.load_task("tweets", limit=LIMIT)
 
     def train_unipelt():
@@ -94,6 +99,11 @@ CELLS = [
         acc = ll.evaluate(unipelt, tweets.test)["accuracy"]
         ll.set_gates(unipelt, **{method: None})          # back to the learned gate
         print(f"{method:8s} switched off: {acc:.1%} ({100 * (acc - full_acc):+.1f} points)")
+    """),
+    md("### The gate board: the learned gates, and sliders that override them live"),
+    code("""
+    board = widgets.gate_board(unipelt, tweets.test)
+    board
     """),
     md("## Does the combination beat the best single method?"),
     code("""
