@@ -144,6 +144,10 @@ class TrainConfig:
     eval_every   evaluate on ``eval_limit`` validation examples every N steps (0 = only at the end)
     time_budget  optional wall-clock limit in seconds; training stops cleanly when reached
     device       "auto" picks cuda, then mps, then cpu
+    fast         None (auto): when only the top layers (or only the head) train, run the frozen lower
+                 layers once per example and cache them (exact; see lesson_lib/fast.py); False: always
+                 the plain loop; True: the fast path, or an error saying why it cannot apply
+    threads      CPU threads while training (None: torch's setting); 1 is fastest on a busy, shared machine
     """
 
     steps: int = 200
@@ -157,6 +161,8 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = True
     progress: bool = True
+    fast: bool | None = None
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.steps, int) or self.steps <= 0:
@@ -168,5 +174,9 @@ class TrainConfig:
             raise ValueError(f"eval_every must be >= 0, got {self.eval_every!r}.")
         if self.time_budget is not None:
             _positive("time_budget", self.time_budget, "Give seconds, or None for no limit.")
+        if self.fast not in (None, True, False):
+            raise ValueError(f"fast must be None (auto), True or False, got {self.fast!r}.")
+        if self.threads is not None and (not isinstance(self.threads, int) or self.threads <= 0):
+            raise ValueError(f"threads must be a positive integer or None, got {self.threads!r}.")
         if self.device not in ("auto", "cpu", "cuda", "mps") and not str(self.device).startswith("cuda:"):
             raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'mps', got {self.device!r}.")

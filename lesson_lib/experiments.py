@@ -23,7 +23,9 @@ from .surgery import freeze_base, inject
 from .train import evaluate, train
 
 METHODS = ("head", "full", "lora", "adapter", "prefix", "prompt", "unipelt")
-LEARNING_RATES = {"head": 2e-3, "full": 5e-5, "lora": 1e-3, "adapter": 1e-3, "prefix": 5e-3, "prompt": 3e-2,
+# measured on tweets (60–200 steps, batch 32): prefix with the MLP collapses to chance at 5e-3 and learns at
+# 1e-3 (80 % after 60 steps); prompt tuning needs a large step (3e-2: 80.5 % after 200 steps)
+LEARNING_RATES = {"head": 2e-3, "full": 5e-5, "lora": 1e-3, "adapter": 1e-3, "prefix": 1e-3, "prompt": 3e-2,
                   "unipelt": 1e-3}
 KNOBS = {"lora": "r", "adapter": "bottleneck", "prefix": "length", "prompt": "length", "unipelt": "r"}
 DEFAULT_SIZE = {"lora": 8, "adapter": 64, "prefix": 10, "prompt": 10, "unipelt": 8}

@@ -7,6 +7,10 @@ progress to callbacks: ``on_step(step, loss, history)``, ``on_eval(step, metrics
 ``on_end(history)``. A callback (a Stop button, say) ends training cleanly with
 ``history.request_stop()``; so does Ctrl-C. Either way the model stays usable and the history so
 far comes back.
+
+Where the batches come from is a "feed": ``PlainFeed`` (tokenised batches, the whole model's forward)
+or, when only the top layers train, ``fast.CachedFeed`` (frozen lower layers run once per example and
+cached; see ``lesson_lib/fast.py``). ``TrainConfig(fast=False)`` always takes the plain one.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ class History:
     seconds: float = 0.0
     stopped: str = "running"
     device: str = "cpu"
+    path: str = "plain"  # "plain", or what the fast path cached (see lesson_lib.fast.describe)
     _stop: bool = False
 
     def request_stop(self) -> None:
@@ -117,6 +122,52 @@ def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
     return params
 
 
+class PlainFeed:
+    """The plain data path: shuffled, dynamically padded batches and the whole model's forward."""
+
+    def __init__(self, model: nn.Module, task: Task, eval_split: Split, tok, cfg: TrainConfig, device):
+        self.model, self.eval_split, self.tok, self.device = model, eval_split, tok, device
+        self.max_length = task.max_length
+        self.loader = make_loader(task.train, tok, cfg.batch_size, shuffle=True, seed=cfg.seed,
+                                  max_length=task.max_length)
+
+    def batches(self):
+        for batch in _batches(self.loader):
+            yield _to(batch, self.device)
+
+    def loss(self, batch: dict) -> torch.Tensor:
+        return self.model(**batch).loss
+
+    def evaluate(self) -> dict:
+        return evaluate(self.model, self.eval_split, tokenizer=self.tok, max_length=self.max_length)
+
+
+def _feed(model: nn.Module, task: Task, eval_split: Split, tok, cfg: TrainConfig, device):
+    """The fast path when it applies (and ``cfg.fast`` allows it), else the plain one; and its name."""
+    from . import fast
+
+    s = fast.cache_start(model) if cfg.fast is not False else None
+    if cfg.fast is True and s is None:
+        raise ValueError(f"TrainConfig(fast=True) cannot be honoured: {fast.describe(model)}. "
+                         "Use fast=None (auto) or fast=False.")
+    if s is None or (s == 0 and cfg.fast is None):
+        return PlainFeed(model, task, eval_split, tok, cfg, device), "plain"
+    autocast = lambda: _autocast(device, cfg.amp)
+    return fast.CachedFeed(model, task, eval_split, tok, cfg, device, s, autocast), fast.describe(model)
+
+
+@contextlib.contextmanager
+def _threads(n: int | None):
+    """Run with ``n`` CPU threads (None: leave torch's setting), then put the old setting back."""
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def train(model: nn.Module, task: Task, cfg: TrainConfig | None = None, callbacks=(), tokenizer=None) -> History:
     """Train the trainable parameters of ``model`` on ``task.train``; see the module docstring."""
     cfg = cfg or TrainConfig()
@@ -126,31 +177,32 @@ def train(model: nn.Module, task: Task, cfg: TrainConfig | None = None, callback
     model.to(device)
     opt = torch.optim.AdamW(trainable_parameters(model), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and not torch.cuda.is_bf16_supported())
-    loader = make_loader(task.train, tok, cfg.batch_size, shuffle=True, seed=cfg.seed, max_length=task.max_length)
     eval_split = task.val.subset(cfg.eval_limit, seed=cfg.seed) if cfg.eval_limit else task.val
+    feed, path = _feed(model, task, eval_split, tok, cfg, device)
     callbacks = list(callbacks) + ([TqdmProgress(cfg.steps)] if cfg.progress else [])
-    history = History(device=str(device))
+    history = History(device=str(device), path=path)
     torch.manual_seed(cfg.seed)
     start = time.perf_counter()
-    try:
-        _loop(model, opt, scaler, loader, eval_split, tok, task, cfg, device, callbacks, history, start)
-    except KeyboardInterrupt:
-        history.stopped = "interrupted"
-    finally:
-        opt.zero_grad(set_to_none=True)
-        model.eval()
-        history.seconds = time.perf_counter() - start
-        _emit(callbacks, "on_end", history)
+    with _threads(cfg.threads):
+        try:
+            _loop(model, opt, scaler, feed, cfg, device, callbacks, history, start)
+        except KeyboardInterrupt:
+            history.stopped = "interrupted"
+        finally:
+            opt.zero_grad(set_to_none=True)
+            model.eval()
+            history.seconds = time.perf_counter() - start
+            _emit(callbacks, "on_end", history)
     return history
 
 
-def _loop(model, opt, scaler, loader, eval_split, tok, task, cfg, device, callbacks, history, start) -> None:
+def _loop(model, opt, scaler, feed, cfg, device, callbacks, history, start) -> None:
     model.train()
-    batches = _batches(loader)
+    batches = feed.batches()
     for step in range(1, cfg.steps + 1):
-        batch = _to(next(batches), device)
+        batch = next(batches)
         with _autocast(device, cfg.amp):
-            loss = model(**batch).loss
+            loss = feed.loss(batch)
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(opt)
@@ -160,7 +212,7 @@ def _loop(model, opt, scaler, loader, eval_split, tok, task, cfg, device, callba
         _emit(callbacks, "on_step", step, history.losses[-1], history)
         last = step == cfg.steps or history._stop or _over_budget(cfg, start)
         if (cfg.eval_every and step % cfg.eval_every == 0) or last:
-            metrics = evaluate(model, eval_split, tokenizer=tok, max_length=task.max_length)
+            metrics = feed.evaluate()
             history.evals.append({"step": step, "seconds": time.perf_counter() - start, **metrics})
             _emit(callbacks, "on_eval", step, metrics, history)
             model.train()

@@ -1,0 +1,9 @@
+"""``python -m benchmarks [--quick] [--threads N] …``: run every benchmark in turn, same options for each."""
+
+import sys
+
+from . import interactive, merged_inference, step_time, time_to_accuracy
+
+for bench in (step_time, merged_inference, interactive, time_to_accuracy):
+    print(f"\n# {bench.__name__}\n", flush=True)
+    bench.main(sys.argv[1:])
