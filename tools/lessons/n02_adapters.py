@@ -112,7 +112,7 @@ CELLS = [
     from lesson_lib import widgets
     live = widgets.live_training(
         {"adapters m=64": widgets.fresh(ll.AdapterConfig(bottleneck=64)), "head only": widgets.fresh("head")},
-        tweets, ll.TrainConfig(steps=STEPS, lr=1e-3, eval_every=max(STEPS // 6, 1)))
+        tweets, ll.TrainConfig(steps=STEPS, lr=1e-3, eval_every=max(STEPS // 3, 1), eval_limit=64 if ll.FAST else 256))
     live
     """),
     md("Press **Train** above to watch a run live (Stop ends it cleanly). In quick mode the next cell presses it for you; the cell after trains our model for the rest of the notebook."),
@@ -122,7 +122,7 @@ CELLS = [
         print(live.runlog.runs[-1])
     """),
     code("""
-    history = ll.train(model, tweets, ll.TrainConfig(steps=STEPS, lr=1e-3, eval_every=max(STEPS // 6, 1)))
+    history = ll.train(model, tweets, ll.TrainConfig(steps=STEPS, lr=1e-3, eval_every=max(STEPS // 3, 1), eval_limit=64 if ll.FAST else 256))
     for e in history.evals:
         print(f"step {e['step']:4d}  validation accuracy {e['accuracy']:.1%}")
     sentiment = ll.evaluate(model, tweets.test)

@@ -123,7 +123,7 @@ CELLS = [
     live = widgets.live_training(
         {"LoRA r=8": widgets.fresh(ll.LoRAConfig(r=8, alpha=16)), "LoRA r=1": widgets.fresh(ll.LoRAConfig(r=1, alpha=2)),
          "LoRA r=64": widgets.fresh(ll.LoRAConfig(r=64, alpha=128))},
-        tweets, ll.TrainConfig(steps=STEPS, lr=1e-3, eval_every=max(STEPS // 6, 1)))
+        tweets, ll.TrainConfig(steps=STEPS, lr=1e-3, eval_every=max(STEPS // 3, 1), eval_limit=64 if ll.FAST else 256))
     live
     """),
     md("Press **Train** to watch a run; every run lands in the table and in the accuracy-vs-parameters plot, so three ranks give three points. Quick mode presses Train once for you."),
@@ -133,7 +133,7 @@ CELLS = [
         print(live.runlog.runs[-1])
     """),
     code("""
-    history = ll.train(model, tweets, ll.TrainConfig(steps=STEPS, lr=1e-3, eval_every=max(STEPS // 6, 1)))
+    history = ll.train(model, tweets, ll.TrainConfig(steps=STEPS, lr=1e-3, eval_every=max(STEPS // 3, 1), eval_limit=64 if ll.FAST else 256))
     for e in history.evals:
         print(f"step {e['step']:4d}  validation accuracy {e['accuracy']:.1%}")
     lora_acc = ll.evaluate(model, tweets.test)["accuracy"]

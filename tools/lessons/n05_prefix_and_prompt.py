@@ -96,7 +96,7 @@ CELLS = [
     live = widgets.live_training(
         {"prefix P=10 (MLP)": widgets.fresh(ll.PrefixConfig(length=10, reparam=True)),
          "prefix P=30 (MLP)": widgets.fresh(ll.PrefixConfig(length=30, reparam=True))},
-        tweets, ll.TrainConfig(steps=STEPS, lr=1e-3, eval_every=max(STEPS // 6, 1)))
+        tweets, ll.TrainConfig(steps=STEPS, lr=1e-3, eval_every=max(STEPS // 3, 1), eval_limit=64 if ll.FAST else 256))
     live
     """),
     md("Press **Train** to watch prefix tuning (or prompt tuning) learn. Quick mode presses it once for you."),
@@ -106,7 +106,7 @@ CELLS = [
         print(live.runlog.runs[-1])
     """),
     code("""
-    history = ll.train(model, tweets, ll.TrainConfig(steps=STEPS, lr=1e-3, eval_every=max(STEPS // 6, 1)))
+    history = ll.train(model, tweets, ll.TrainConfig(steps=STEPS, lr=1e-3, eval_every=max(STEPS // 3, 1), eval_limit=64 if ll.FAST else 256))
     for e in history.evals:
         print(f"step {e['step']:4d}  validation accuracy {e['accuracy']:.1%}")
     prefix_acc = ll.evaluate(model, tweets.test)["accuracy"]
