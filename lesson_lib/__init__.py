@@ -8,7 +8,7 @@
     ll.evaluate(model, task.test)
 """
 
-from . import analysis, checks, config, lecture, metrics
+from . import analysis, checks, config, fast, lecture, metrics
 from .config import FAST, AdapterConfig, GateConfig, LoRAConfig, PrefixConfig, PromptConfig, TrainConfig
 from .data import Split, Task, known_tasks, load_task
 from .io import export_peft, load_adapter, save_adapter
@@ -38,8 +38,8 @@ __version__ = "0.1.0"
 __all__ = [
     "ARCH", "FAST", "AdapterConfig", "GateConfig", "History", "InjectReport", "LoRAConfig", "PrefixConfig",
     "PromptConfig", "Split", "Task", "TrainConfig", "__version__", "active_task", "analysis", "arch_for",
-    "checks", "checksum", "classify_parameters", "config", "count_params", "evaluate", "export_peft", "find_targets",
-    "fold_prefix", "freeze_base", "inject", "known_tasks", "lecture", "load_adapter", "load_base", "load_task", "merge",
-    "metrics", "pick_device", "predict", "read_gates", "remove", "save_adapter", "set_active", "set_gates",
-    "tasks", "tokenizer_for", "train", "unmerge",
+    "checks", "checksum", "classify_parameters", "config", "count_params", "evaluate", "export_peft", "fast",
+    "find_targets", "fold_prefix", "freeze_base", "inject", "known_tasks", "lecture", "load_adapter",
+    "load_base", "load_task", "merge", "metrics", "pick_device", "predict", "read_gates", "remove",
+    "save_adapter", "set_active", "set_gates", "tasks", "tokenizer_for", "train", "unmerge",
 ]

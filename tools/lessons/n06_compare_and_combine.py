@@ -23,7 +23,8 @@ CELLS = [
             file = "" if r["file_bytes"] is None else f"{r['file_bytes'] / 2**20:.2f} MB"
             print(f"  {r['method']:8s} {size!s:>5s} {r['trainable']:>12,} {r['accuracy']:>9.1%} {r['seconds']:>8.0f} {file:>10s}")
 
-    compare = {t: ll.lecture.cached(f"compare_{t}") for t in ("tweets", "bbc")}
+    TASKS = ("tweets",) if ll.FAST else ("tweets", "bbc")      # quick mode: tweets only
+    compare = {t: ll.lecture.cached(f"compare_{t}") for t in TASKS}
     for results in compare.values():
         show(results)
     """),
@@ -47,7 +48,7 @@ CELLS = [
     LoRA does not. Here is what this model and these tasks show — judged from the measurements below, not assumed.
     """),
     code("""
-    sweeps = {t: ll.lecture.cached(f"sweep_{t}") for t in ("tweets",) + (() if ll.FAST else ("bbc",))}
+    sweeps = {t: ll.lecture.cached(f"sweep_{t}") for t in TASKS}
     for task, results in sweeps.items():
         print(f"[{task}] source: {results['_source']}")
         by_method = {}
