@@ -13,11 +13,13 @@ import os
 import platform
 import statistics
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")  # peft 0.21 → transformers 5
 
 import torch  # noqa: E402
 
