@@ -74,8 +74,8 @@ CELLS = [
     hand and watch the accuracy — a live ablation.
     """),
     code("""
-    LIMIT = 400 if ll.FAST else None
-    STEPS = 6 if ll.FAST else 300
+    LIMIT = 200 if ll.FAST else None
+    STEPS = 3 if ll.FAST else 300
     tweets = ll.load_task("tweets", limit=LIMIT)
 
     def train_unipelt():
