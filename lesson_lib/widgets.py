@@ -38,7 +38,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from torch import nn
 
-from . import analysis, metrics, plots, surgery
+from . import analysis, fast, metrics, plots, surgery
 from .config import AdapterConfig, LoRAConfig, PrefixConfig, PromptConfig, TrainConfig
 from .data import Split, Task
 from .gates import gates_of, set_gate_values
@@ -258,19 +258,55 @@ def _observe(panel: Panel, name: str, fn: Callable, widgets: Sequence[W.Widget])
     return update
 
 
-def fresh(configs, tiny: bool = False, num_labels: int = 2, gates=None, seed: int = 0) -> Callable[[], nn.Module]:
+def fresh(configs, tiny: bool = False, num_labels: int = 2, gates=None, seed: int = 0) -> Callable[..., nn.Module]:
     """A model factory for ``live_training``: each call loads the base anew and injects ``configs``.
 
     ``configs=None`` trains the whole model (full fine-tuning); ``"head"`` only the classifier head.
+    ``factory(top=k)`` puts the method in the top k layers only (full fine-tuning: trains only those
+    layers), so the frozen layers below can be computed once and cached: the fast path of
+    ``lesson_lib/fast.py``. Prompt tuning works on the input, below every layer, so it has no top-k form.
     """
-    def make() -> nn.Module:
+    def make(top: int | None = None) -> nn.Module:
         model, _ = load_base(tiny=tiny, num_labels=num_labels, seed=seed)
+        layers = None if top is None else fast.top_layers(model, top)
         if configs == "head":
             surgery.freeze_base(model)
-        elif configs is not None:
-            surgery.inject(model, configs, gates=gates)
+        elif configs is None:
+            if layers is not None:
+                surgery.freeze_base(model)
+                for i in layers:
+                    layers_of(model)[i].requires_grad_(True)
+        else:
+            surgery.inject(model, _restricted(configs, layers), gates=gates)
         return model
+
+    make.n_layers = _n_layers(tiny)
     return make
+
+
+def _restricted(configs, layers: tuple[int, ...] | None):
+    """``configs`` with ``layers=`` set (None: unchanged); a clear error for a method that has no layers."""
+    if layers is None:
+        return configs
+    many = isinstance(configs, (list, tuple))
+    out = []
+    for c in configs if many else [configs]:
+        if not hasattr(c, "layers"):
+            raise ValueError(f"{type(c).__name__} works on the input, below every layer, so it cannot be "
+                             "restricted to the top layers: choose 'all layers'")
+        out.append(replace(c, layers=layers))
+    return out if many else out[0]
+
+
+def _n_layers(tiny: bool) -> int:
+    """How many transformer layers ``load_base`` gives, read from the config (no weights loaded)."""
+    if tiny:
+        from .tiny import tiny_config
+
+        return tiny_config().num_hidden_layers
+    from .models import offline_model_dir
+
+    return int(json.loads((offline_model_dir() / "config.json").read_text())["num_hidden_layers"])
 
 
 # --- 1. parameter explorer -------------------------------------------------------------------------------------
@@ -473,12 +509,23 @@ class TrainingPanel(Panel):
 
     With ``background=True`` the run happens in a thread, so the notebook stays responsive and the Stop
     button is heard; ``start(block=True)`` trains in the calling thread instead (scripts, tests).
-    ``last_model`` and ``last_history`` keep the latest run for the next cells.
+    ``last_model``, ``last_history`` and ``last_config`` keep the latest run for the next cells.
     """
 
-    def __init__(self, factories: Mapping[str, Callable[[], nn.Module]], task: Task, cfg: TrainConfig,
-                 log: RunLog, background: bool, redraw_every: float):
+    def __init__(self, factories: Mapping[str, Callable[..., nn.Module]], task: Task, cfg: TrainConfig,
+                 log: RunLog, background: bool, redraw_every: float, top: int | None = None):
+        n_layers = min((getattr(f, "n_layers", 0) for f in factories.values()), default=0)
+        if top is not None and not 1 <= top < max(n_layers, 1):
+            raise ValueError(f"top={top!r}: choose None (all layers) or 1 … {n_layers - 1} top layers; "
+                             "the factories must come from widgets.fresh")
+        lrs = sorted({1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, cfg.lr})
         c = {"method": W.Dropdown(options=list(factories), description="method"),
+             "layers": W.Dropdown(options=[("all layers", None)] + [(f"top {k} of {n_layers} (fast)", k)
+                                                                     for k in range(1, n_layers)],
+                                  value=top, description="trains in", disabled=n_layers < 2,
+                                  layout=W.Layout(width="230px")),
+             "lr": W.Dropdown(options=[(f"{x:g}", x) for x in lrs], value=cfg.lr, description="lr",
+                              layout=W.Layout(width="160px")),
              "steps": _slider("steps", cfg.steps, 1, max(4 * cfg.steps, 500), cheap=False),
              "train": W.Button(description="Train", button_style="success", icon="play"),
              "stop": W.Button(description="Stop", button_style="danger", icon="stop", disabled=True),
@@ -491,12 +538,14 @@ class TrainingPanel(Panel):
         self.stop_requested, self.thread = threading.Event(), None
         self.last_model: nn.Module | None = None
         self.last_history = None
+        self.last_config: TrainConfig | None = None
         self.label = c["method"].value
         self.table = W.HTML(log.to_html())
         c["train"].on_click(self.guard("train", lambda _: self.start()))
         c["stop"].on_click(self.guard("stop", lambda _: self.stop()))
         log.on_change(self._log_changed)
-        self.arrange(W.HBox([c["method"], c["steps"], c["train"], c["stop"]]), c["progress"],
+        self.arrange(W.HBox([c["method"], c["layers"], c["lr"]]), W.HBox([c["steps"], c["train"], c["stop"]]),
+                     c["progress"],
                      views["curve"].widget, self.table, views["scatter"].widget)
 
     @property
@@ -527,17 +576,22 @@ class TrainingPanel(Panel):
         return not self.running
 
     def _run(self) -> None:
-        label = self.label = self.controls["method"].value
-        cfg = replace(self.cfg, steps=self.controls["steps"].value, progress=False)
+        label = self.controls["method"].value
+        top = self.controls["layers"].value
+        if top is not None:
+            label += f" · top {top}"
+        self.label = label
+        cfg = replace(self.cfg, steps=self.controls["steps"].value, lr=self.controls["lr"].value, progress=False)
         try:
             self.say(f"building a fresh model for {label}…")
-            model = self.factories[label]()
+            factory = self.factories[self.controls["method"].value]
+            model = factory() if top is None else factory(top=top)
             self.controls["progress"].max, self.controls["progress"].value = cfg.steps, 0
-            self.say(f"training {label} for {cfg.steps} steps…")
+            self.say(f"training {label} for {cfg.steps} steps ({fast.describe(model)})…")
             history = train(model, self.task, cfg, callbacks=[_LiveCallback(self)])
-            self.last_model, self.last_history = model, history
-            if len(self.factories) == 1 and label == "model":  # an unnamed factory: name the run by its method
-                label = " + ".join(_describe(c) for c in surgery.configs_of(model)) or label
+            self.last_model, self.last_history, self.last_config = model, history, cfg
+            if len(self.factories) == 1 and label.startswith("model"):  # unnamed factory: name the run by its method
+                label = (" + ".join(_describe(c) for c in surgery.configs_of(model)) or "model") + label[5:]
             self.runlog.add(_run_row(label, model, history))
             self.say(f"{label}: {history.stopped} after {len(history.steps)} steps, {history.seconds:.1f} s")
         except Exception as err:
@@ -578,13 +632,18 @@ def _run_row(label: str, model: nn.Module, history) -> dict:
 
 def live_training(model_factory: Callable[[], nn.Module] | Mapping[str, Callable[[], nn.Module]], task: Task,
                   cfg: TrainConfig | None = None, log: RunLog | None = None, background: bool = True,
-                  redraw_every: float = 0.2) -> TrainingPanel:
+                  redraw_every: float = 0.2, top: int | None = None) -> TrainingPanel:
     """A training curve that grows while ``train()`` runs, a Stop button, and a table of every run.
 
     ``model_factory`` returns a fresh model with its method injected (see ``fresh``); a dict of them
     ({"LoRA r=8": ..., "adapter m=64": ...}) adds a method menu. Runs go into ``log`` (the session's
     shared ``SESSION`` by default), which feeds the results table and the accuracy-vs-parameters plot.
     The plot is redrawn at most every ``redraw_every`` seconds (and at each evaluation).
+
+    The "trains in" menu puts the method in the top k layers only (``top=k`` sets the start value;
+    None: all layers). The frozen layers below are then run once per example and cached, so each step
+    costs only the top layers: the fast path (``lesson_lib/fast.py``; the same logits, measured in
+    ``benchmarks/results/time_to_accuracy.md``). The "lr" menu sets the learning rate of the next run.
 
     Training runs in a background thread, so the kernel stays free to hear the Stop button (and to run
     other cells). ``background=False`` trains inside the button's callback instead: the notebook then
@@ -594,7 +653,7 @@ def live_training(model_factory: Callable[[], nn.Module] | Mapping[str, Callable
     if not factories:
         raise ValueError("live_training needs at least one model factory, e.g. widgets.fresh(ll.LoRAConfig(r=8))")
     cfg = cfg or TrainConfig(steps=100, eval_every=25)
-    return TrainingPanel(factories, task, cfg, SESSION if log is None else log, background, redraw_every)
+    return TrainingPanel(factories, task, cfg, SESSION if log is None else log, background, redraw_every, top)
 
 
 # --- 3. ΔW explorer --------------------------------------------------------------------------------------------

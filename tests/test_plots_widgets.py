@@ -234,6 +234,38 @@ def test_live_training_grows_a_curve_and_logs_every_run(mode, task):
     print(f"[{mode}] live training: one redraw takes {1000 * panel.timings['draw']:.0f} ms")
 
 
+def test_live_training_top_k_menu_takes_the_fast_path_and_the_lr_menu_is_used(task):
+    log = lw.RunLog()
+    factories = {"LoRA r=2": lw.fresh(ll.LoRAConfig(r=2), tiny=True), "full": lw.fresh(None, tiny=True),
+                 "prompt": lw.fresh(ll.PromptConfig(length=2), tiny=True)}
+    panel = lw.live_training(factories, task, ll.TrainConfig(steps=4, lr=1e-3, batch_size=8, eval_every=2),
+                             log=log, top=1)
+    c = panel.controls
+    assert c["layers"].options == (("all layers", None), ("top 1 of 2 (fast)", 1)) and c["layers"].value == 1
+    c["lr"].value = 1e-2
+    panel.start(block=True)
+    model, history = panel.last_model, panel.last_history
+    assert not panel.errors and history.path.startswith("fast path: layer 0 run once")
+    assert panel.last_config.lr == 1e-2
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all(".layer.1." in n or "classifier" in n for n in trainable)
+    assert any("lora_A" in n for n in trainable) and log.runs[-1]["label"] == "LoRA r=2 · top 1"
+    c["method"].value = "full"  # full fine-tuning of the top layer only: every weight of layer 1, nothing below
+    panel.start(block=True)
+    model = panel.last_model
+    assert panel.last_history.path.startswith("fast path")
+    assert all(p.requires_grad for p in ll.models.layers_of(model)[1].parameters())
+    assert not any(p.requires_grad for p in ll.models.layers_of(model)[0].parameters())
+    c["method"].value = "prompt"  # no top-k form: a clear error in the panel, nothing logged
+    panel.start(block=True)
+    assert "cannot be restricted to the top layers" in panel.errors[-1] and len(log.runs) == 2
+    c["layers"].value = None
+    panel.start(block=True)
+    assert panel.last_history.path == "plain" and log.runs[-1]["label"] == "prompt"
+    with pytest.raises(ValueError, match="top="):
+        lw.live_training(factories, task, top=2)
+
+
 def test_stop_ends_a_background_run_cleanly(mode, task):
     log = lw.RunLog()
     panel = lw.live_training(lw.fresh(ll.LoRAConfig(r=2), tiny=True), task,

@@ -8,6 +8,7 @@ Each notebook is a list of cells; an ``Exercise`` cell has a student version (a 
 from __future__ import annotations
 
 import textwrap
+from copy import deepcopy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,6 +69,9 @@ def write(name: str, cells: list, root: Path) -> None:
         if solution:
             out.insert(0, md("**Solutions.** The exercises below are completed; the checkers run in strict mode."))
             out.insert(1, code("import os\nos.environ['LESSON_STRICT'] = '1'  # a failing check stops the notebook"))
+        for i, cell in enumerate(out):  # stable ids: regenerating an unchanged lesson changes nothing
+            cell = out[i] = deepcopy(cell)
+            cell.id = f"{name[:2]}-{'s' if solution else 'n'}-{i:02d}"
         nb.cells = out
         folder = root / "solutions" if solution else root
         folder.mkdir(parents=True, exist_ok=True)

@@ -112,10 +112,17 @@ CELLS = [
     from lesson_lib import widgets
     live = widgets.live_training(
         {"adapters m=64": widgets.fresh(ll.AdapterConfig(bottleneck=64)), "head only": widgets.fresh("head")},
-        tweets, ll.TrainConfig(steps=STEPS, lr=1e-3, eval_every=max(STEPS // 3, 1), eval_limit=64 if ll.FAST else 256))
+        tweets, ll.TrainConfig(steps=STEPS, lr=3e-3, eval_every=max(STEPS // 3, 1), eval_limit=64 if ll.FAST else 256),
+        top=2)
     live
     """),
-    md("Press **Train** above to watch a run live (Stop ends it cleanly). In quick mode the next cell presses it for you; the cell after trains our model for the rest of the notebook."),
+    md("""
+    Press **Train** above to watch a run live (Stop ends it cleanly). **trains in** starts at *top 2 of 6
+    (fast)*: the adapters go into the top two layers only, so layers 0–3 never change and are computed once per
+    tweet and cached; each step then costs about a third of an all-layer step (see
+    `benchmarks/results/time_to_accuracy.md`). Choose *all layers* for the full method. In quick mode the next
+    cell presses Train for you; the cell after trains our all-layer model for the rest of the notebook.
+    """),
     code("""
     if ll.FAST:
         live.start(block=True)
