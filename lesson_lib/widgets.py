@@ -42,7 +42,7 @@ from . import analysis, fast, metrics, plots, surgery
 from .config import AdapterConfig, LoRAConfig, PrefixConfig, PromptConfig, TrainConfig
 from .data import Split, Task
 from .gates import gates_of, set_gate_values
-from .models import layers_of, load_base
+from .models import layers_of, load_base, tokenizer_for
 from .train import evaluate, predict, train
 
 # --- which kind of figure --------------------------------------------------------------------------------
@@ -632,7 +632,7 @@ def _run_row(label: str, model: nn.Module, history) -> dict:
 
 def live_training(model_factory: Callable[[], nn.Module] | Mapping[str, Callable[[], nn.Module]], task: Task,
                   cfg: TrainConfig | None = None, log: RunLog | None = None, background: bool = True,
-                  redraw_every: float = 0.2, top: int | None = None) -> TrainingPanel:
+                  redraw_every: float = 0.5, top: int | None = None) -> TrainingPanel:
     """A training curve that grows while ``train()`` runs, a Stop button, and a table of every run.
 
     ``model_factory`` returns a fresh model with its method injected (see ``fresh``); a dict of them
@@ -675,6 +675,8 @@ class _DeltaState:
         self.full = evaluate(model, self.split)["accuracy"]
         self.accuracy: dict[int, float] = {self.r: self.full}  # rank(ΔW) ≤ r: truncating at r changes nothing
         self._s: dict[str, object] = {}
+        self.lock, self.stop = threading.Lock(), threading.Event()
+        self.warmer: threading.Thread | None = None
 
     def module(self, layer: int, leaf: str) -> str:
         short = f"L{layer}.{leaf}"
@@ -688,10 +690,43 @@ class _DeltaState:
         return self._s[name]
 
     def accuracy_at(self, k: int) -> float:
-        if k not in self.accuracy:
-            with analysis.truncated(self.model, k):
-                self.accuracy[k] = evaluate(self.model, self.split)["accuracy"]
-        return self.accuracy[k]
+        with self.lock:
+            if k in self.accuracy:
+                return self.accuracy[k]
+        with analysis.truncated(self.model, k):
+            acc = evaluate(self.model, self.split)["accuracy"]
+        with self.lock:
+            return self.accuracy.setdefault(k, acc)
+
+    def warm_up(self, on_error: Callable[[BaseException], None] | None = None) -> None:
+        """Evaluate every rank k in a background thread, on a copy of the model (the notebook's own model is
+        never truncated behind its back), so that later slider moves only look the answer up."""
+        order = [k for k in (1, 2, 4, 8, 16, 32, 64) if k < self.r] + list(range(1, self.r))
+
+        def run() -> None:
+            try:
+                copy, tok = deepcopy(self.model), tokenizer_for(self.model)
+                for k in dict.fromkeys(order):
+                    if self.stop.is_set():
+                        return
+                    with self.lock:
+                        if k in self.accuracy:
+                            continue
+                    with analysis.truncated(copy, k):
+                        acc = evaluate(copy, self.split, tokenizer=tok)["accuracy"]
+                    with self.lock:
+                        self.accuracy.setdefault(k, acc)
+            except Exception as err:  # shown in the panel; the slider still works, one evaluation per new k
+                if on_error is not None:
+                    on_error(err)
+
+        self.warmer = threading.Thread(target=run, name="lesson-delta-w-warm-up", daemon=True)
+        self.warmer.start()
+
+    def ready(self) -> int:
+        """How many of the ranks 1 … r have their accuracy already."""
+        with self.lock:
+            return len(self.accuracy)
 
     def subspace(self, name: str):
         a1 = surgery.lora_modules(self.model)[name].lora_A
@@ -740,17 +775,23 @@ def _delta_rank(panel: Panel, st: _DeltaState) -> None:
     panel.views["accuracy"].show(plots.rank_accuracy(st.accuracy, k, st.full))
     _delta_pick(panel, st)
     panel.values |= {"accuracy_at_k": acc}
-    panel.say(f"rank {k}: accuracy {100 * acc:.1f} % (full rank {100 * st.full:.1f} %, n = {len(st.split)})")
+    panel.say(f"rank {k}: accuracy {100 * acc:.1f} % (full rank {100 * st.full:.1f} %, n = {len(st.split)}; "
+              f"{st.ready()} of {st.r} ranks evaluated)")
 
 
 def delta_w_explorer(model: nn.Module, split: Split, other_model: nn.Module | None = None,
-                     eval_limit: int = 128) -> Panel:
+                     eval_limit: int = 128, warm_up: bool = True) -> Panel:
     """Look inside a trained LoRA model's updates ΔW = (α/r)·B·A.
 
     Pick a layer and a matrix to see its singular values, the energy the top k hold and ΔW itself; the
     rank-k slider truncates every ΔW of the model to rank k and shows the accuracy on a fixed subset of
     ``split`` (``eval_limit`` examples). With ``other_model`` (the same LoRA layers, another run or another
     r) it also shows the subspace similarity φ between the two runs' A matrices.
+
+    Each new k costs one evaluation of the model (about 2 s for 128 tweets on a laptop CPU), so with
+    ``warm_up`` (default) a background thread evaluates every k on a copy of the model right away (powers
+    of two first); once it is done, moving the slider only looks the accuracy up. ``panel.state.ready()``
+    says how many ranks are done; ``panel.state.stop.set()`` ends the warm-up early.
     """
     st = _DeltaState(model, split, other_model, eval_limit)
     c = _delta_controls(st)
@@ -761,6 +802,9 @@ def delta_w_explorer(model: nn.Module, split: Split, other_model: nn.Module | No
     _delta_pick(panel, st, redraw=False)
     _observe(panel, "pick", lambda: _delta_pick(panel, st), [c["layer"], c["matrix"], c["approx"]])
     _observe(panel, "rank", lambda: _delta_rank(panel, st), [c["k"]])
+    panel.state = st
+    if warm_up:
+        st.warm_up(on_error=panel.report)
     v = panel.views
     grid = [_side_by_side(v["spectrum"], v["heatmap"])]
     grid += [_side_by_side(v["accuracy"], v["subspace"])] if "subspace" in v else [v["accuracy"].widget]

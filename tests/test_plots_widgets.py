@@ -297,7 +297,7 @@ def test_live_training_reports_a_failing_factory_in_the_panel(task):
 def test_delta_w_explorer_shows_the_analysis_numbers(mode, task):
     model = _trained(ll.LoRAConfig(r=4), task)
     other = _trained(ll.LoRAConfig(r=8), task, seed=1)
-    panel = lw.delta_w_explorer(model, task.val, other_model=other, eval_limit=16)
+    panel = lw.delta_w_explorer(model, task.val, other_model=other, eval_limit=16, warm_up=False)
     c, deltas = panel.controls, analysis.delta_weights(model)
     name = "bert.encoder.layer.0.attention.self.query"
     assert panel.values["module"] == name and panel.values["k"] == 4
@@ -319,6 +319,23 @@ def test_delta_w_explorer_shows_the_analysis_numbers(mode, task):
     assert np.linalg.matrix_rank(z, tol=1e-6 * np.abs(z).max()) == 1 and not panel.errors
     print(f"[{mode}] ΔW explorer: pick {1000 * panel.timings['pick']:.0f} ms, "
           f"rank-k {1000 * panel.timings['rank']:.0f} ms")
+
+
+def test_delta_w_explorer_warm_up_fills_every_rank_on_a_copy(task):
+    model = _trained(ll.LoRAConfig(r=4), task)
+    deltas = {n: d.clone() for n, d in analysis.delta_weights(model).items()}
+    panel = lw.delta_w_explorer(model, task.val, eval_limit=16)
+    st = panel.state
+    assert st.warmer is not None
+    for _ in range(50):  # the notebook's model is never truncated while the warm-up runs
+        assert all(torch.equal(d, deltas[n]) for n, d in analysis.delta_weights(model).items())
+    st.warmer.join(60)
+    assert st.ready() == 4 and sorted(st.accuracy) == [1, 2, 3, 4]
+    subset = task.val.subset(16) if len(task.val) > 16 else task.val
+    assert st.accuracy == analysis.accuracy_by_rank(model, subset, ks=(1, 2, 3, 4))
+    panel.controls["k"].value = 2  # a look-up now
+    assert panel.values["accuracy_at_k"] == st.accuracy[2] and "4 of 4 ranks" in panel.status.value
+    assert not panel.errors
 
 
 def test_delta_w_explorer_refuses_a_model_without_lora(task):

@@ -98,11 +98,15 @@ CELLS = [
 
     Pick a layer and matrix: its singular values with the energy captured at k, the ΔW heatmap, and a rank-k slider
     that truncates *every* ΔW and measures the accuracy (on a fixed evaluation subset). The subspace-similarity
-    heatmap compares the r = 8 and r = 64 runs.
+    heatmap compares the r = 8 and r = 64 runs. Each new k costs one evaluation (about 2 s on a laptop CPU), so
+    the panel evaluates every k in the background as soon as it is shown (powers of two first); the status line
+    says how many are ready.
     """),
     code("""
     from lesson_lib import widgets
-    explorer = widgets.delta_w_explorer(model64, tweets.test, other_model=model8, eval_limit=48 if ll.FAST else 128)
+    # warm_up: every rank k is evaluated in the background (on a copy) right away, so the slider answers at once
+    explorer = widgets.delta_w_explorer(model64, tweets.test, other_model=model8, eval_limit=48 if ll.FAST else 128,
+                                        warm_up=not ll.FAST)
     explorer
     """),
     md("""
