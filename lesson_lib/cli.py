@@ -1,7 +1,7 @@
 """``python -m lesson_lib …``: prepare a lecture, or print a summary of the setup.
 
     python -m lesson_lib info          versions, device, model and data sizes
-    python -m lesson_lib precompute    run the long experiments once; notebooks then load the results
+    python -m lesson_lib precompute    run the long experiments and every notebook once; lectures then load the results
 """
 
 from __future__ import annotations
@@ -24,12 +24,17 @@ def info() -> None:
         print(ll.load_task(name).summary())
 
 
-def precompute(names: list[str]) -> None:
+def precompute(names: list[str], notebooks: bool = True) -> None:
+    """Run the experiments (default: all), then every lesson notebook once in full mode, storing results."""
     from . import lecture
 
     for name in names or list(lecture.EXPERIMENTS):
         data = lecture.cached(name, refresh=True)
         print(f"{name}: {data['_seconds']} s → {lecture._path(name)}", flush=True)
+    if notebooks and not names:
+        print(f"running the lesson notebooks in full mode; their trained models go to {lecture.CACHE_DIR}", flush=True)
+        for name, seconds in lecture.precompute_notebooks():
+            print(f"{name}: {seconds} s", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,12 +43,13 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("info", help="versions, device, model and data")
     pre = sub.add_parser("precompute", help="run the lecture's long experiments once and store the results")
-    pre.add_argument("names", nargs="*", help="experiments to run (default: all)")
+    pre.add_argument("names", nargs="*", help="experiments to run (default: all, then every notebook)")
+    pre.add_argument("--no-notebooks", action="store_true", help="only the experiments, not the notebooks")
     args = parser.parse_args(argv)
     if args.command == "info":
         info()
     else:
-        precompute(args.names)
+        precompute(args.names, notebooks=not args.no_notebooks)
     return 0
 
 

@@ -75,6 +75,66 @@ def trained(name: str, train_fn: Callable[[], object]):
     return model
 
 
+def train_or_load(name: str, model, task, cfg, callbacks=()):
+    """Train ``model`` (its method already injected) like ``ll.train``, or load the run a lecturer stored.
+
+    The first call trains, then stores the active task's weights as ``lecture_cache/<name>.safetensors``
+    and the history (losses, evaluations, seconds) beside it. The next call — in the lecture, after
+    ``python -m lesson_lib precompute`` — copies the stored weights into ``model`` in place and returns the
+    stored history, so the notebook goes on at once with the same numbers. The model must have the same
+    methods as when the run was stored; if not, the error says which file to delete.
+    ``history.source`` says "stored (…)" or "trained now".
+    """
+    from .io import AdapterFileError, _copy_in, _plan, _read, save_adapter
+    from .train import History, train
+
+    weights, record = _path(name).with_suffix(".safetensors"), _path(name).with_suffix(".history.json")
+    if weights.exists() and record.exists():
+        meta, tensors = _read(weights)
+        try:
+            _copy_in(model, tensors, _plan(meta, weights).gate_values, weights)
+        except AdapterFileError as err:
+            raise AdapterFileError(f"{err}. The stored run {name!r} was made with other methods or sizes: "
+                                   f"delete {weights} (and {record.name}) or run `python -m lesson_lib precompute` "
+                                   "again") from err
+        history = History(**json.loads(record.read_text()))
+        history.source = f"stored ({weights.name})"
+        return history
+    history = train(model, task, cfg, callbacks=callbacks)
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    save_adapter(model, weights)
+    keep = ("steps", "losses", "evals", "seconds", "stopped", "device", "path")
+    record.write_text(json.dumps({k: getattr(history, k) for k in keep}, default=float))
+    history.source = "trained now"
+    return history
+
+
+def precompute_notebooks(folder: Path | None = None, timeout: int | None = None) -> list[tuple[str, float]]:
+    """Run every lesson notebook once in full mode, so each ``cached`` / ``trained`` / ``train_or_load``
+    in it stores its result; a lecture then loads them. Outputs are thrown away. Returns (name, seconds)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    folder = folder or Path(__file__).resolve().parents[1] / "notebooks"
+    paths = sorted(folder.glob("[0-9]*.ipynb"))
+    if not paths:
+        raise FileNotFoundError(f"no lesson notebooks in {folder}: run this from a clone of the repository")
+    fast_before = os.environ.pop("LESSON_FAST", None)  # the kernels inherit the environment: full mode
+    os.environ["LESSON_CACHE"] = str(CACHE_DIR)
+    done = []
+    try:
+        for path in paths:
+            start = time.perf_counter()
+            nb = nbformat.read(path, as_version=4)
+            NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                           resources={"metadata": {"path": str(path.parent)}}).execute()
+            done.append((path.name, round(time.perf_counter() - start, 1)))
+    finally:
+        if fast_before is not None:
+            os.environ["LESSON_FAST"] = fast_before
+    return done
+
+
 def _steps(full: int, fast: int) -> int:
     return fast if config.FAST else full
 

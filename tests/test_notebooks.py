@@ -27,6 +27,14 @@ def test_notebooks_are_committed_without_outputs_or_widget_state():
                 assert not cell.outputs and cell.execution_count is None, f"{path.name} has outputs"
 
 
+def test_every_notebook_says_how_long_it_takes_on_cpu_and_on_a_gpu():
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        notes = [c.source for c in nb.cells if c.cell_type == "markdown" and "How long this notebook takes" in c.source]
+        assert len(notes) == 1, path.name
+        assert "Quick mode" in notes[0] and "Full mode" in notes[0] and "GPU" in notes[0], path.name
+
+
 def test_every_student_exercise_has_a_checker_and_a_solution():
     for path in sorted((ROOT / "notebooks").glob("0[235]_*.ipynb")):
         student = nbformat.read(path, as_version=4)

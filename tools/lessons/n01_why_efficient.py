@@ -19,6 +19,12 @@ CELLS = [
     """),
     setup_cell("01 why efficient"),
     md("""
+    ⏱ **How long this notebook takes.** Quick mode (`LESSON_FAST=1`, what the tests run): 13 s top to bottom,
+    measured on a 2-core CPU with one torch thread while another job ran. Full mode on that CPU (estimated from the
+    measured seconds per step in `benchmarks/results/`): nothing trains here; every cell takes seconds.
+    On a GPU: not measured yet — no GPU was available to this project; `bash benchmarks/gpu_check.sh` measures it.
+    """),
+    md("""
     ## The calculator: parameters, Adam memory, checkpoint size
 
     For each model and method: trainable parameters, the Adam optimizer state (two fp32 numbers per trainable

@@ -14,6 +14,12 @@ CELLS = [
     """),
     setup_cell("02 adapters"),
     md("""
+    ⏱ **How long this notebook takes.** Quick mode (`LESSON_FAST=1`, what the tests run): 68 s top to bottom,
+    measured on a 2-core CPU with one torch thread while another job ran. Full mode on that CPU (estimated from the
+    measured seconds per step in `benchmarks/results/`): a live run in the panel (top 2 layers, 300 steps) about 2½ minutes; the all-layer adapters, 300 steps, about 7 minutes; the BBC topic adapters, 200 steps of 16 articles, about 15 minutes. After `python -m lesson_lib precompute` both trainings load from the cache in seconds.
+    On a GPU: not measured yet — no GPU was available to this project; `bash benchmarks/gpu_check.sh` measures it.
+    """),
+    md("""
     ### Exercise 2.1 — build a bottleneck adapter
 
     Two `nn.Linear` layers named `down` (d → m) and `up` (m → d), a GELU between them, and the residual.
@@ -129,7 +135,10 @@ CELLS = [
         print(live.runlog.runs[-1])
     """),
     code("""
-    history = ll.train(model, tweets, ll.TrainConfig(steps=STEPS, lr=1e-3, eval_every=max(STEPS // 3, 1), eval_limit=64 if ll.FAST else 256))
+    # ll.train(model, tweets, cfg) — or, when a lecturer stored this run (precompute), load it into `model` at once
+    history = ll.lecture.train_or_load("adapters_m64_tweets", model, tweets, ll.TrainConfig(
+        steps=STEPS, lr=1e-3, eval_every=max(STEPS // 3, 1), eval_limit=64 if ll.FAST else 256))
+    print(f"run: {history.source}")
     for e in history.evals:
         print(f"step {e['step']:4d}  validation accuracy {e['accuracy']:.1%}")
     sentiment = ll.evaluate(model, tweets.test)
@@ -151,7 +160,8 @@ CELLS = [
     import tempfile, pathlib
     bbc = ll.load_task("bbc", limit=100 if ll.FAST else None)
     ll.inject(model, ll.AdapterConfig(bottleneck=64), name="topic", num_labels=bbc.num_labels)
-    ll.train(model, bbc, ll.TrainConfig(steps=5 if ll.FAST else 200, lr=1e-3, batch_size=8 if ll.FAST else 16, eval_every=0))
+    ll.lecture.train_or_load("adapters_m64_topic_bbc", model, bbc, ll.TrainConfig(
+        steps=5 if ll.FAST else 200, lr=1e-3, batch_size=8 if ll.FAST else 16, eval_every=0))
     topic = ll.evaluate(model, bbc.test)
     print(f"tasks on this model: {list(ll.tasks(model))}, active: {ll.active_task(model)}")
     print(f"topic test accuracy {topic['accuracy']:.1%} (chance {1 / bbc.num_labels:.0%})")

@@ -14,6 +14,12 @@ CELLS = [
     """),
     setup_cell("03 lora"),
     md("""
+    ⏱ **How long this notebook takes.** Quick mode (`LESSON_FAST=1`, what the tests run): 55 s top to bottom,
+    measured on a 2-core CPU with one torch thread while another job ran. Full mode on that CPU (estimated from the
+    measured seconds per step in `benchmarks/results/`): a live run in the panel (top 2 layers, 300 steps) about 2½ minutes; LoRA on all layers, 300 steps, about 7 minutes. After `python -m lesson_lib precompute` the training loads from the cache in seconds.
+    On a GPU: not measured yet — no GPU was available to this project; `bash benchmarks/gpu_check.sh` measures it.
+    """),
+    md("""
     ## Why low rank? A small matrix demo
 
     A product $BA$ of an $d \\times r$ and an $r \\times d$ matrix has rank at most $r$ — and costs $2dr$ numbers
@@ -139,7 +145,10 @@ CELLS = [
         print(live.runlog.runs[-1])
     """),
     code("""
-    history = ll.train(model, tweets, ll.TrainConfig(steps=STEPS, lr=1e-3, eval_every=max(STEPS // 3, 1), eval_limit=64 if ll.FAST else 256))
+    # ll.train(model, tweets, cfg) — or, when a lecturer stored this run (precompute), load it into `model` at once
+    history = ll.lecture.train_or_load("lora_r8_tweets", model, tweets, ll.TrainConfig(
+        steps=STEPS, lr=1e-3, eval_every=max(STEPS // 3, 1), eval_limit=64 if ll.FAST else 256))
+    print(f"run: {history.source}")
     for e in history.evals:
         print(f"step {e['step']:4d}  validation accuracy {e['accuracy']:.1%}")
     lora_acc = ll.evaluate(model, tweets.test)["accuracy"]

@@ -11,6 +11,12 @@ CELLS = [
     """),
     setup_cell("04 inside delta w"),
     md("""
+    ⏱ **How long this notebook takes.** Quick mode (`LESSON_FAST=1`, what the tests run): 73 s top to bottom,
+    measured on a 2-core CPU with one torch thread while another job ran. Full mode on that CPU (estimated from the
+    measured seconds per step in `benchmarks/results/`): LoRA r = 8 and r = 64 (300 steps each) about 7 minutes each; the full fine-tune for the comparison about 11 minutes; the rank-k slider's background warm-up about 2 minutes for r = 64. After `python -m lesson_lib precompute` all three load from the cache in seconds.
+    On a GPU: not measured yet — no GPU was available to this project; `bash benchmarks/gpu_check.sh` measures it.
+    """),
+    md("""
     ## Two LoRA runs: r = 8 and r = 64
 
     Same data, same steps. If a lecturer precomputed them they are loaded; otherwise they train now
@@ -67,12 +73,14 @@ CELLS = [
     Snapshot the weights, fine-tune everything for the same number of steps, and look at $W_\\text{after} - W_\\text{before}$.
     """),
     code("""
-    full, _ = ll.load_base()
-    names = [n for n in analysis.delta_weights(model8)]          # the same 12 query/value matrices
-    names = [n.replace(".base", "") for n in names]
-    before = analysis.snapshot(full, names)
-    ll.train(full, tweets, ll.TrainConfig(steps=4 if ll.FAST else STEPS, lr=5e-5, eval_every=0))
-    full_rows = analysis.spectrum_summary(analysis.delta_weights(full, snapshot=before))
+    def full_fine_tune_spectra():
+        full, _ = ll.load_base()
+        names = [n.replace(".base", "") for n in analysis.delta_weights(model8)]  # the same 12 query/value matrices
+        before = analysis.snapshot(full, names)
+        ll.train(full, tweets, ll.TrainConfig(steps=4 if ll.FAST else STEPS, lr=5e-5, eval_every=0))
+        return {"rows": analysis.spectrum_summary(analysis.delta_weights(full, snapshot=before))}
+
+    full_rows = ll.lecture.cached("full_ft_delta_w_tweets", full_fine_tune_spectra)["rows"]
     print(f"full fine-tune: median effective rank of ΔW {np.median([r['effective_rank'] for r in full_rows]):.1f}"
           f" (LoRA r=64: {np.median([r['effective_rank'] for r in rows]):.1f}); "
           f"median energy in the top 8 directions {np.median([r['energy@8'] for r in full_rows]):.1%}")

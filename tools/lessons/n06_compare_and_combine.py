@@ -13,6 +13,12 @@ CELLS = [
     numbers are only indicative).
     """),
     setup_cell("06 compare and combine"),
+    md("""
+    ⏱ **How long this notebook takes.** Quick mode (`LESSON_FAST=1`, what the tests run): 61 s top to bottom,
+    measured on a 2-core CPU with one torch thread while another job ran. Full mode on that CPU (estimated from the
+    measured seconds per step in `benchmarks/results/`): every method on both tasks plus the size sweeps is hours of CPU time; UniPELT alone (300 steps) about 8 minutes. Run `python -m lesson_lib precompute` before the lecture (on a GPU if you can): then every cell loads in seconds.
+    On a GPU: not measured yet — no GPU was available to this project; `bash benchmarks/gpu_check.sh` measures it.
+    """),
     md("## Every method, the same budget"),
     code("""
     def show(results):
