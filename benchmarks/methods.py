@@ -20,8 +20,6 @@ METHODS = ("head", "lora", "adapter", "prefix", "prompt", "unipelt", "full")
 
 def main(argv=None) -> dict:
     import lesson_lib as ll
-    from lesson_lib.experiments import LEARNING_RATES, run_method
-    from lesson_lib.tiny import tiny_task
 
     p = common.parser(__doc__.splitlines()[0])
     p.add_argument("--tweets-steps", type=int, default=200)
@@ -35,7 +33,19 @@ def main(argv=None) -> dict:
 
         from lesson_lib import experiments
 
-        experiments.load_base = functools.partial(ll.load_base, tiny=True)
+        real_load_base, experiments.load_base = experiments.load_base, functools.partial(ll.load_base, tiny=True)
+    try:
+        return _run(args, device)
+    finally:
+        if args.quick:
+            experiments.load_base = real_load_base
+
+
+def _run(args, device) -> dict:
+    import lesson_lib as ll
+    from lesson_lib.experiments import LEARNING_RATES, run_method
+    from lesson_lib.tiny import tiny_task
+
     info = common.machine(device)
     budgets = {"tweets": (args.tweets_steps, 32), "bbc": (args.bbc_steps, args.bbc_batch_size)}
     rows = []

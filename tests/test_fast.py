@@ -273,3 +273,4 @@ def test_quick_benchmarks_run():
     assert "| LoRA merged |" in out and "Merged / base" in out
     assert "parameter-count slider" in out and "Live curve" in out
     assert "Target = the plain loop" in out and "| plain |" in out
+    assert "| tweets | lora | 8 |" in out and "| bbc | head |" in out
