@@ -2,8 +2,8 @@
 
 import sys
 
-from . import interactive, merged_inference, methods, step_time, time_to_accuracy
+from . import interactive, merged_inference, methods, step_time, sweep, time_to_accuracy
 
-for bench in (step_time, merged_inference, interactive, time_to_accuracy, methods):
+for bench in (step_time, merged_inference, interactive, time_to_accuracy, methods, sweep):
     print(f"\n# {bench.__name__}\n", flush=True)
     bench.main(sys.argv[1:])
