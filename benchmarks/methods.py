@@ -20,6 +20,8 @@ METHODS = ("head", "lora", "adapter", "prefix", "prompt", "unipelt", "full")
 
 def main(argv=None) -> dict:
     import lesson_lib as ll
+    from lesson_lib.experiments import LEARNING_RATES, run_method
+    from lesson_lib.tiny import tiny_task
 
     p = common.parser(__doc__.splitlines()[0])
     p.add_argument("--tweets-steps", type=int, default=200)
@@ -28,36 +30,19 @@ def main(argv=None) -> dict:
     p.add_argument("--tasks", nargs="*", default=["tweets", "bbc"])
     args = p.parse_args(argv)
     device = common.setup(args)
-    if args.quick:  # the smoke test trains the tiny random model on the tiny word task
-        import functools
-
-        from lesson_lib import experiments
-
-        real_load_base, experiments.load_base = experiments.load_base, functools.partial(ll.load_base, tiny=True)
-    try:
-        return _run(args, device)
-    finally:
-        if args.quick:
-            experiments.load_base = real_load_base
-
-
-def _run(args, device) -> dict:
-    import lesson_lib as ll
-    from lesson_lib.experiments import LEARNING_RATES, run_method
-    from lesson_lib.tiny import tiny_task
-
     info = common.machine(device)
     budgets = {"tweets": (args.tweets_steps, 32), "bbc": (args.bbc_steps, args.bbc_batch_size)}
     rows = []
     for name in args.tasks:
         steps, batch = budgets[name]
         task = tiny_task(n=160, num_labels=2 if name == "tweets" else 3) if args.quick else ll.load_task(name)
-        if args.quick:
+        if args.quick:  # the smoke test trains the tiny random model on the tiny word task
             steps, batch = 3, 8
         for method in METHODS:
             if args.quick and method not in ("head", "lora"):
                 continue
-            res, _ = run_method(method, task, steps=steps, batch_size=batch, seed=args.seed)
+            res, _ = run_method(method, task, steps=steps, batch_size=batch, seed=args.seed,
+                                tiny=args.quick)
             row = {**res.as_dict(), "task": name, "batch_size": batch, "lr": LEARNING_RATES[method],
                    "test_size": len(task.test)}
             rows.append(row)

@@ -18,8 +18,6 @@ SIZES = {"lora": (1, 4, 16, 64), "adapter": (4, 16, 64, 256), "prefix": (2, 8, 3
 
 
 def main(argv=None) -> dict:
-    import functools
-
     import lesson_lib as ll
     from lesson_lib import experiments
     from lesson_lib.tiny import tiny_task
@@ -32,21 +30,16 @@ def main(argv=None) -> dict:
     device = common.setup(args)
     info = common.machine(device)
     sizes, steps, batch = SIZES, args.steps, args.batch_size
-    real_load_base = experiments.load_base
     if args.quick:  # tiny random model on the tiny word task, two sizes of two methods
-        experiments.load_base = functools.partial(ll.load_base, tiny=True)
         sizes, steps, batch = {"lora": (1, 4), "prefix": (2, 4)}, 3, 8
     task = tiny_task(n=160) if args.quick else ll.load_task(args.task)
     rows = []
-    try:
-        for method, knob in sizes.items():
-            for size in knob:
-                res, _ = experiments.run_method(method, task, steps=steps, size=size, batch_size=batch, seed=args.seed)
-                rows.append({**res.as_dict(), "lr": experiments.LEARNING_RATES[method]})
-                print(f"{method} {size}: {res.accuracy:.1%} ({res.trainable:,} trainable, {res.seconds:.0f} s)",
-                      flush=True)
-    finally:
-        experiments.load_base = real_load_base
+    for method, knob in sizes.items():
+        for size in knob:
+            res, _ = experiments.run_method(method, task, steps=steps, size=size, batch_size=batch, seed=args.seed,
+                                            tiny=args.quick)
+            rows.append({**res.as_dict(), "lr": experiments.LEARNING_RATES[method]})
+            print(f"{method} {size}: {res.accuracy:.1%} ({res.trainable:,} trainable, {res.seconds:.0f} s)", flush=True)
     return _report(args, info, rows, steps, batch, len(task.test))
 
 

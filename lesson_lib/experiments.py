@@ -48,9 +48,12 @@ def method_configs(method: str, size: int | None = None, layers=None):
     raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
 
 
-def build(method: str, task: Task, size: int | None = None, model_name: str | None = None, layers=None):
-    """A fresh base model with ``method`` added (``"full"``: nothing frozen; ``"head"``: base frozen)."""
-    model, _ = load_base(model_name, num_labels=task.num_labels)
+def build(method: str, task: Task, size: int | None = None, model_name: str | None = None, layers=None,
+          tiny: bool = False):
+    """A fresh base model with ``method`` added (``"full"``: nothing frozen; ``"head"``: base frozen).
+
+    ``tiny=True`` uses the tiny random-weight BERT (smoke tests), as ``load_base(tiny=True)``."""
+    model, _ = load_base(model_name, num_labels=task.num_labels, tiny=tiny)
     if method == "head":
         freeze_base(model)
     elif method != "full":
@@ -78,9 +81,9 @@ class RunResult:
 
 def run_method(method: str, task: Task, steps: int = 200, size: int | None = None, lr: float | None = None,
                batch_size: int = 32, seed: int = 0, callbacks=(), model_name: str | None = None,
-               test_limit: int | None = None, layers=None) -> tuple[RunResult, object]:
+               test_limit: int | None = None, layers=None, tiny: bool = False) -> tuple[RunResult, object]:
     """Train ``method`` on ``task`` for ``steps`` steps; measure on the (balanced) test split."""
-    model = build(method, task, size, model_name, layers)
+    model = build(method, task, size, model_name, layers, tiny)
     cfg = TrainConfig(steps=steps, lr=lr or LEARNING_RATES[method], batch_size=batch_size, seed=seed,
                       eval_every=0, progress=False)
     start = time.perf_counter()
