@@ -728,6 +728,11 @@ class _DeltaState:
         with self.lock:
             return len(self.accuracy)
 
+    def accuracies(self) -> dict[int, float]:
+        """A copy of {k: accuracy} so far (the warm-up thread may be adding to it while a figure is drawn)."""
+        with self.lock:
+            return dict(self.accuracy)
+
     def subspace(self, name: str):
         a1 = surgery.lora_modules(self.model)[name].lora_A
         other = surgery.lora_modules(self.other)
@@ -772,7 +777,7 @@ def _delta_rank(panel: Panel, st: _DeltaState) -> None:
     """Truncate every ΔW to rank k, evaluate on the fixed subset, redraw."""
     k = panel.controls["k"].value
     acc = st.accuracy_at(k)
-    panel.views["accuracy"].show(plots.rank_accuracy(st.accuracy, k, st.full))
+    panel.views["accuracy"].show(plots.rank_accuracy(st.accuracies(), k, st.full))
     _delta_pick(panel, st)
     panel.values |= {"accuracy_at_k": acc}
     panel.say(f"rank {k}: accuracy {100 * acc:.1f} % (full rank {100 * st.full:.1f} %, n = {len(st.split)}; "
