@@ -23,26 +23,39 @@ from .analysis_core import effective_rank, energy_curve, singular_values
 
 
 def snapshot(model: nn.Module, names=None) -> dict[str, torch.Tensor]:
-    """Copies of the 2-D weights of ``model`` (or of the modules in ``names``), taken before training.
+    """fp32 copies, on the CPU, of the 2-D weights of ``model`` (or of the modules in ``names``), taken before training.
 
-    ``delta_weights(model, snapshot=...)`` subtracts them after a full fine-tune.
+    ``delta_weights(model, snapshot=...)`` subtracts them after a full fine-tune, wherever the model has
+    moved in between (training on a GPU, a change of precision): the copies stay on the CPU in fp32.
     """
     mods = {n: m for n, m in model.named_modules() if isinstance(m, nn.Linear)}
     names = list(mods) if names is None else list(names)
-    return {n: mods[n].weight.detach().clone() for n in names}
+    missing = [n for n in names if n not in mods]
+    if missing:
+        raise ValueError(f"no Linear layer named {missing[:3]} in this model; names look like {list(mods)[:2]}")
+    return {n: mods[n].weight.detach().to("cpu", torch.float32, copy=True) for n in names}
 
 
 def delta_weights(model: nn.Module, snapshot: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
-    """{module name: ΔW (d_out × d_in)}: LoRA's scaling · B @ A, or W − snapshot after a full fine-tune."""
+    """{module name: ΔW (d_out × d_in), fp32}: LoRA's scaling · B @ A, or W − snapshot after a full fine-tune.
+
+    With a snapshot the difference is taken on the CPU in fp32, whatever device and precision the model
+    has now."""
     if snapshot is not None:
         mods = dict(model.named_modules())
-        return {n: (mods[n].weight.detach() - w0).float() for n, w0 in snapshot.items()}
+        return {n: mods[n].weight.detach().to("cpu", torch.float32) - w0.to("cpu", torch.float32)
+                for n, w0 in snapshot.items()}
     loras = surgery.lora_modules(model)
     if not loras:
         raise ValueError("no LoRA layers: inject a LoRAConfig, or pass snapshot=analysis.snapshot(model) taken "
                          "before a full fine-tune")
     with torch.no_grad():
-        return {n: m.delta_weight().detach().float() for n, m in loras.items()}
+        return {n: m.delta_weight().detach().to("cpu", torch.float32) for n, m in loras.items()}
+
+
+def lora_layers(model: nn.Module) -> dict:
+    """{module name: LoRALinear} for every LoRA layer of ``model`` (each has ``lora_A``, ``lora_B``, ``base``)."""
+    return surgery.lora_modules(model)
 
 
 def short_name(name: str) -> str:
@@ -116,6 +129,6 @@ def accuracy_by_rank(model: nn.Module, split, ks=(1, 2, 4, 8), **evaluate_kwargs
 
 
 __all__ = [  # noqa: F405
-    "accuracy_by_rank", "delta_weights", "short_name", "snapshot", "spectrum_summary", "truncated",
+    "accuracy_by_rank", "delta_weights", "lora_layers", "short_name", "snapshot", "spectrum_summary", "truncated",
     *__import__("lesson_lib.analysis_core", fromlist=["__all__"]).__all__,
 ]

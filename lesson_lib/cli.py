@@ -1,13 +1,17 @@
-"""``python -m lesson_lib …``: prepare a lecture, or print a summary of the setup.
+"""``python -m lesson_lib …``: compute the stored results, prepare a lecture, or print a summary of the setup.
 
-    python -m lesson_lib info          versions, device, model and data sizes
-    python -m lesson_lib precompute    run the long experiments and every notebook once; lectures then load the results
+    python -m lesson_lib info                 versions, device, mode, model and data sizes
+    python -m lesson_lib precompute [NAME…]   run the experiments too long for a CPU in full mode (all, or
+                                              those named) and store their results in lesson_lib/stored/
+    python -m lesson_lib prepare-lecture      run every notebook once here, so the lecture loads its live runs
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
 
 
 def info() -> None:
@@ -17,39 +21,61 @@ def info() -> None:
     import lesson_lib as ll
 
     print(f"lesson_lib {ll.__version__} | torch {torch.__version__} | transformers {transformers.__version__}")
-    print(f"device: {ll.pick_device()} | quick mode (LESSON_FAST): {ll.FAST}")
+    print(f"device: {ll.pick_device()} | mode: {ll.mode()} — {ll.modes.describe()}")
     model, _ = ll.load_base()
     print(f"model: all-MiniLM-L6-v2, {sum(p.numel() for p in model.parameters()):,} parameters")
     for name in ("tweets", "tweets3", "bbc"):
         print(ll.load_task(name).summary())
 
 
-def precompute(names: list[str], notebooks: bool = True) -> None:
-    """Run the experiments (default: all), then every lesson notebook once in full mode, storing results."""
+def precompute(names: list[str], seed: int = 0) -> None:
+    """Run the experiments (default: all) in full mode and store each one's results with their provenance."""
+    from . import results
+    from .experiments import EXPERIMENTS
+
+    unknown = [n for n in names if n not in EXPERIMENTS]
+    if unknown:
+        raise SystemExit(f"unknown experiment(s) {unknown}; experiments: {', '.join(EXPERIMENTS)}")
+    before = os.environ.get("LESSON_MODE")
+    os.environ["LESSON_MODE"] = "full"  # stored results are full-mode results, whatever this machine is
+    try:
+        for name in names or list(EXPERIMENTS):
+            print(f"{name}: {EXPERIMENTS[name].about} …", flush=True)
+            start = time.perf_counter()
+            data = EXPERIMENTS[name].run("full")
+            path = results.save(name, data, time.perf_counter() - start, seed,
+                                command=f"python -m lesson_lib precompute {name}")
+            print(f"{name}: {time.perf_counter() - start:.0f} s → {path}", flush=True)
+    finally:
+        if before is None:
+            os.environ.pop("LESSON_MODE", None)
+        else:
+            os.environ["LESSON_MODE"] = before
+
+
+def prepare_lecture() -> None:
     from . import lecture
 
-    for name in names or list(lecture.EXPERIMENTS):
-        data = lecture.cached(name, refresh=True)
-        print(f"{name}: {data['_seconds']} s → {lecture._path(name)}", flush=True)
-    if notebooks and not names:
-        print(f"running the lesson notebooks in full mode; their trained models go to {lecture.CACHE_DIR}", flush=True)
-        for name, seconds in lecture.precompute_notebooks():
-            print(f"{name}: {seconds} s", flush=True)
+    print(f"running every lesson notebook once; their live runs go to {lecture.cache_dir()}", flush=True)
+    for name, seconds in lecture.prepare():
+        print(f"{name}: {seconds} s", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lesson_lib", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("info", help="versions, device, model and data")
-    pre = sub.add_parser("precompute", help="run the lecture's long experiments once and store the results")
-    pre.add_argument("names", nargs="*", help="experiments to run (default: all, then every notebook)")
-    pre.add_argument("--no-notebooks", action="store_true", help="only the experiments, not the notebooks")
+    sub.add_parser("info", help="versions, device, mode, model and data")
+    pre = sub.add_parser("precompute", help="compute the stored full-mode results (lesson_lib/stored/)")
+    pre.add_argument("names", nargs="*", help="experiments to run (default: all)")
+    sub.add_parser("prepare-lecture", help="run every notebook once, so the lecture loads its live runs")
     args = parser.parse_args(argv)
     if args.command == "info":
         info()
+    elif args.command == "precompute":
+        precompute(args.names)
     else:
-        precompute(args.names, notebooks=not args.no_notebooks)
+        prepare_lecture()
     return 0
 
 

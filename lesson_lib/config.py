@@ -143,7 +143,8 @@ class TrainConfig:
     steps        optimizer steps (one batch each)
     eval_every   evaluate on ``eval_limit`` validation examples every N steps (0 = only at the end)
     time_budget  optional wall-clock limit in seconds; training stops cleanly when reached
-    device       "auto" picks cuda, then mps, then cpu
+    device       None (default): train where the model is; "auto" moves it to cuda, then mps, then cpu
+                 (``LESSON_DEVICE`` overrides); or a device name
     fast         None (auto): when only the top layers (or only the head) train, run the frozen lower
                  layers once per example and cache them (exact; see lesson_lib/fast.py); False: always
                  the plain loop; True: the fast path, or an error saying why it cannot apply
@@ -158,7 +159,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     seed: int = 0
     time_budget: float | None = None
-    device: str = "auto"
+    device: str | None = None
     amp: bool = True
     progress: bool = True
     fast: bool | None = None
@@ -178,5 +179,6 @@ class TrainConfig:
             raise ValueError(f"fast must be None (auto), True or False, got {self.fast!r}.")
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads <= 0):
             raise ValueError(f"threads must be a positive integer or None, got {self.threads!r}.")
-        if self.device not in ("auto", "cpu", "cuda", "mps") and not str(self.device).startswith("cuda:"):
-            raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'mps', got {self.device!r}.")
+        if self.device not in (None, "auto", "cpu", "cuda", "mps") and not str(self.device).startswith("cuda:"):
+            raise ValueError(f"device must be None (where the model is), 'auto', 'cpu', 'cuda' or 'mps', "
+                             f"got {self.device!r}.")

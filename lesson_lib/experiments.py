@@ -1,35 +1,121 @@
-"""Whole experiments in one call: build a fresh model, add a method, train, measure.
+"""How much to train in each mode (recipes), and the course's experiments, each defined once.
 
-``run_method("lora", task, steps=200)`` returns one row of the lecture's comparison table: the
-method, its size knob, trainable parameters, test accuracy, seconds, and the size of its saved
-adapter file. ``sweep`` runs a method over its size knob (rank, bottleneck, prefix length) for the
-accuracy-vs-parameters figure. Learning rates per method are the usual ones from the papers'
-recipes (prefix and prompt tuning need much larger steps than LoRA or adapters).
+**Recipes.** ``recipe("lora", "tweets")`` says how the lessons train LoRA on the tweets in the mode in use
+(see ``lesson_lib/modes.py``): in full mode (a GPU) every layer for the whole budget, at the learning rates
+of the papers' recipes; in CPU mode only the top two layers — the frozen layers below are computed once per
+example and cached (``lesson_lib/fast.py``), so a step costs a third — for fewer steps at a learning rate
+that suits the shorter budget; in quick mode a handful of steps on a small subset.
+
+**Experiments.** ``run_method("lora", task, recipe(...))`` trains one method from a fresh model and
+returns a row of the comparison table (method, size, trainable parameters, test accuracy, seconds, file
+size). The experiments below — every method on a task, each method over its size knob, the ΔW spectra —
+are what notebooks, ``python -m lesson_lib precompute`` and the benchmarks all run; in CPU mode a notebook
+shows their stored full-mode results (``lesson_lib/results.py``).
 """
 
 from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from .config import AdapterConfig, GateConfig, LoRAConfig, PrefixConfig, PromptConfig, TrainConfig
-from .data import Task
+from .data import Task, load_task
 from .io import save_adapter
 from .metrics import count_params
-from .models import load_base
+from .models import layers_of, load_base
 from .surgery import freeze_base, inject
 from .train import evaluate, train
 
-METHODS = ("head", "full", "lora", "adapter", "prefix", "prompt", "unipelt")
-# measured on tweets (60–200 steps, batch 32): prefix with the MLP collapses to chance at 5e-3 and learns at
-# 1e-3 (80 % after 60 steps); prompt tuning needs a large step (3e-2: 80.5 % after 200 steps)
-LEARNING_RATES = {"head": 2e-3, "full": 5e-5, "lora": 1e-3, "adapter": 1e-3, "prefix": 1e-3, "prompt": 3e-2,
-                  "unipelt": 1e-3}
-KNOBS = {"lora": "r", "adapter": "bottleneck", "prefix": "length", "prompt": "length", "unipelt": "r"}
-DEFAULT_SIZE = {"lora": 8, "adapter": 64, "prefix": 10, "prompt": 10, "unipelt": 8}
+METHODS = ("head", "full", "lora", "adapter", "prefix", "prefix_flat", "prompt", "unipelt")
+# every layer, the full budget (measured on tweets, 60-200 steps, batch 32): the prefix with its MLP collapses
+# to chance at 5e-3 and learns at 1e-3; the flat prefix and prompt tuning need much larger steps
+LEARNING_RATES = {"head": 2e-3, "full": 5e-5, "lora": 1e-3, "adapter": 1e-3, "prefix": 1e-3, "prefix_flat": 3e-2,
+                  "prompt": 3e-2, "unipelt": 1e-3}
+# the top two layers for half the steps (CPU mode): larger steps suit the shorter budget
+# (python -m benchmarks.cpu_mode compares each with the full recipe)
+TOP_LEARNING_RATES = {"lora": 3e-3, "adapter": 3e-3, "prefix": 1e-3, "prefix_flat": 3e-2,
+                      "unipelt": 3e-3}
+KNOBS = {"lora": "r", "adapter": "bottleneck", "prefix": "length", "prefix_flat": "length", "prompt": "length",
+         "unipelt": "r"}
+DEFAULT_SIZE = {"lora": 8, "adapter": 64, "prefix": 10, "prefix_flat": 10, "prompt": 10, "unipelt": 8}
+SWEEP_SIZES = {"lora": (1, 4, 16, 64), "adapter": (4, 16, 64, 256), "prefix": (2, 8, 32, 64),
+               "prompt": (2, 8, 32, 64)}
+LABELS = {"head": "head only", "full": "full fine-tuning", "lora": "LoRA", "adapter": "adapters (Houlsby)",
+          "prefix": "prefix tuning (MLP)", "prefix_flat": "prefix tuning (flat)", "prompt": "prompt tuning",
+          "unipelt": "UniPELT (LoRA + adapters + prefix, gated)"}
 
+# (steps, batch size, training examples or None for all) per task and mode; CPU mode trains the top TOP layers.
+# (The fast path computes the frozen layers only for the examples a run uses, so a short CPU run on the whole
+# training split costs no more than one on a subset.)
+BUDGETS = {"full": {"tweets": (300, 32, None), "bbc": (100, 16, None)},
+           "cpu": {"tweets": (150, 32, None), "bbc": (40, 16, None)},
+           "quick": {"tweets": (8, 32, 400), "bbc": (4, 8, 100)}}
+STEPS = {("cpu", "head"): 300}  # the head alone is cheap on the fast path: the full-mode step count
+# the experiments' stand-in in quick mode (tests): a couple of steps on a small subset
+QUICK_EXPERIMENTS = {"tweets": (2, 8, 200), "bbc": (2, 8, 100)}
+TOP = 2
+# methods a CPU does not train live: full fine-tuning (every weight, every layer) and prompt tuning (its
+# vectors enter below the first layer, so nothing can be cached) show stored full-mode results instead
+NOT_LIVE_ON_CPU = ("full", "prompt")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to train one method on one task in one mode: where (top layers or all), how long, how fast."""
+
+    method: str
+    task: str
+    mode: str
+    top: int | None  # train only the top ``top`` layers (the fast path caches the rest); None: every layer
+    steps: int
+    batch_size: int
+    lr: float
+    limit: int | None  # training examples (a subset in quick mode); None: the whole training split
+    live: bool = True  # False: this mode shows the stored full-mode result instead of training
+
+    def layers(self, model) -> tuple[int, ...] | None:
+        """The layer indices to give a config's ``layers=`` (None: every layer)."""
+        if self.top is None:
+            return None
+        n = len(layers_of(model))
+        return tuple(range(n - self.top, n))
+
+    def train_config(self, **overrides) -> TrainConfig:
+        """A TrainConfig with this recipe's steps, batch size and learning rate (``overrides`` win)."""
+        return TrainConfig(**{"steps": self.steps, "batch_size": self.batch_size, "lr": self.lr, **overrides})
+
+    def load_task(self) -> Task:
+        """The task this recipe trains on (quick mode: a small subset, its test split too)."""
+        return load_task(self.task, limit=self.limit)
+
+    def __str__(self) -> str:
+        where = "every layer" if self.top is None else f"the top {self.top} layers (the rest cached)"
+        data = "" if self.limit is None else f" on {self.limit:,} training examples"
+        return (f"{self.mode} mode: {LABELS[self.method]} in {where}, {self.steps} steps × {self.batch_size}{data}, "
+                f"lr {self.lr:g}" + ("" if self.live else " — not trained live here: stored full-mode result"))
+
+
+def recipe(method: str, task: str = "tweets", mode: str | None = None) -> Recipe:
+    """The recipe for ``method`` on ``task`` in ``mode`` (default: the mode in use)."""
+    from . import modes
+
+    mode = mode or modes.mode()
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
+    if task not in BUDGETS["full"]:
+        raise ValueError(f"no recipe for task {task!r}; tasks: {sorted(BUDGETS['full'])}")
+    steps, batch_size, limit = BUDGETS[mode][task]
+    steps = STEPS.get((mode, method), steps)
+    top = TOP if mode != "full" and method in TOP_LEARNING_RATES else None
+    lr = TOP_LEARNING_RATES[method] if top is not None else LEARNING_RATES[method]
+    live = not (mode == "cpu" and method in NOT_LIVE_ON_CPU)
+    return Recipe(method, task, mode, top, steps, batch_size, lr, limit, live)
+
+
+# --- one run ------------------------------------------------------------------------------------------------
 
 def method_configs(method: str, size: int | None = None, layers=None):
     """The config(s) and gates for ``method`` at ``size`` (r, bottleneck or length)."""
@@ -38,8 +124,8 @@ def method_configs(method: str, size: int | None = None, layers=None):
         return LoRAConfig(r=size, alpha=2 * size, layers=layers), None
     if method == "adapter":
         return AdapterConfig(bottleneck=size, layers=layers), None
-    if method == "prefix":
-        return PrefixConfig(length=size, reparam=True, layers=layers), None
+    if method in ("prefix", "prefix_flat"):
+        return PrefixConfig(length=size, reparam=method == "prefix", layers=layers), None
     if method == "prompt":
         return PromptConfig(length=size), None
     if method == "unipelt":
@@ -49,14 +135,23 @@ def method_configs(method: str, size: int | None = None, layers=None):
 
 
 def build(method: str, task: Task, size: int | None = None, model_name: str | None = None, layers=None,
-          tiny: bool = False):
+          tiny: bool = False, top: int | None = None):
     """A fresh base model with ``method`` added (``"full"``: nothing frozen; ``"head"``: base frozen).
 
-    ``tiny=True`` uses the tiny random-weight BERT (smoke tests), as ``load_base(tiny=True)``."""
+    ``top=k`` puts the method in the top k layers (full fine-tuning: trains only those); ``tiny=True`` uses
+    the tiny random-weight BERT (smoke tests), as ``load_base(tiny=True)``."""
     model, _ = load_base(model_name, num_labels=task.num_labels, tiny=tiny)
+    if top is not None:
+        n = len(layers_of(model))
+        layers = tuple(range(n - top, n))
     if method == "head":
         freeze_base(model)
-    elif method != "full":
+    elif method == "full":
+        if layers is not None:
+            freeze_base(model)
+            for i in layers:
+                layers_of(model)[i].requires_grad_(True)
+    else:
         cfg, gates = method_configs(method, size, layers)
         inject(model, cfg, gates=gates)
     return model
@@ -74,6 +169,11 @@ class RunResult:
     steps: int
     file_bytes: int | None
     task: str
+    lr: float | None = None
+    batch_size: int | None = None
+    top: int | None = None
+    seed: int = 0
+    test_size: int | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -81,11 +181,12 @@ class RunResult:
 
 def run_method(method: str, task: Task, steps: int = 200, size: int | None = None, lr: float | None = None,
                batch_size: int = 32, seed: int = 0, callbacks=(), model_name: str | None = None,
-               test_limit: int | None = None, layers=None, tiny: bool = False) -> tuple[RunResult, object]:
-    """Train ``method`` on ``task`` for ``steps`` steps; measure on the (balanced) test split."""
-    model = build(method, task, size, model_name, layers, tiny)
-    cfg = TrainConfig(steps=steps, lr=lr or LEARNING_RATES[method], batch_size=batch_size, seed=seed,
-                      eval_every=0, progress=False)
+               test_limit: int | None = None, layers=None, tiny: bool = False, top: int | None = None,
+               progress: bool = False) -> tuple[RunResult, object]:
+    """Train ``method`` on ``task`` for ``steps`` steps from a fresh model; measure on the (balanced) test split."""
+    model = build(method, task, size, model_name, layers, tiny, top)
+    lr = lr or LEARNING_RATES[method]
+    cfg = TrainConfig(steps=steps, lr=lr, batch_size=batch_size, seed=seed, eval_every=0, progress=progress)
     start = time.perf_counter()
     train(model, task, cfg, callbacks=callbacks)
     seconds = time.perf_counter() - start
@@ -97,9 +198,140 @@ def run_method(method: str, task: Task, steps: int = 200, size: int | None = Non
             file_bytes = save_adapter(model, Path(tmp) / "adapter.safetensors")
     size = None if method in ("full", "head") else (size or DEFAULT_SIZE[method])
     return RunResult(method, size, counts.trainable, counts.total, res["accuracy"], res["loss"], seconds, steps,
-                     file_bytes, task.name), model
+                     file_bytes, task.name, lr, batch_size, top, seed, res["n"]), model
+
+
+def run_recipe(r: Recipe, task: Task | None = None, size: int | None = None, seed: int = 0,
+               progress: bool = True) -> tuple[RunResult, object]:
+    """``run_method`` with a recipe's layers, steps, batch size and learning rate."""
+    task = task or r.load_task()
+    return run_method(r.method, task, steps=r.steps, size=size, lr=r.lr, batch_size=r.batch_size, seed=seed,
+                      top=r.top, progress=progress)
 
 
 def sweep(method: str, task: Task, sizes, steps: int = 200, **kwargs) -> list[RunResult]:
     """``run_method`` over several sizes of one method (accuracy vs trainable parameters)."""
     return [run_method(method, task, steps=steps, size=s, **kwargs)[0] for s in sizes]
+
+
+# --- the experiments --------------------------------------------------------------------------------------------
+
+COMPARED = ("head", "prompt", "lora", "adapter", "prefix", "unipelt", "full")
+
+
+def _all_layers(mode: str) -> str:
+    """Stored and full-mode experiments train every layer; quick mode stands in for them, tiny."""
+    return "quick" if mode == "quick" else "full"
+
+
+def _experiment_recipe(method: str, task_name: str, mode: str) -> Recipe:
+    """The full recipe on every layer; in quick mode a couple of steps on a small subset."""
+    r = replace(recipe(method, task_name, "full"), mode=mode)
+    if mode == "quick":
+        steps, batch_size, limit = QUICK_EXPERIMENTS[task_name]
+        r = replace(r, steps=steps, batch_size=batch_size, limit=limit)
+    return r
+
+
+def _experiment_task(task_name: str, mode: str) -> Task:
+    return load_task(task_name, limit=QUICK_EXPERIMENTS[task_name][2] if mode == "quick" else None)
+
+
+def _progress(items, desc: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(list(items), desc=desc, leave=False)
+
+
+def compare(task_name: str, mode: str) -> dict:
+    """Every method at its default size, the same budget, measured on the full balanced test split."""
+    m = _all_layers(mode)
+    task = _experiment_task(task_name, m)
+    methods = ("head", "lora", "prefix") if m == "quick" else COMPARED
+    rows = []
+    for method in _progress(methods, f"{task_name}: every method"):
+        rows.append(run_recipe(_experiment_recipe(method, task_name, m), task, progress=False)[0].as_dict())
+    return {"task": task_name, "rows": rows}
+
+
+def size_sweep(task_name: str, mode: str) -> dict:
+    """Accuracy vs trainable parameters: each method over its size knob (the LoRA paper's Figure 2, small)."""
+    m = _all_layers(mode)
+    task = _experiment_task(task_name, m)
+    sizes = {k: v[::3] for k, v in SWEEP_SIZES.items() if k in ("lora", "prefix")} if m == "quick" else SWEEP_SIZES
+    runs = [(method, s) for method, knob in sizes.items() for s in knob]
+    rows = []
+    for method, s in _progress(runs, f"{task_name}: each method over its size"):
+        r = _experiment_recipe(method, task_name, m)
+        rows.append(run_recipe(r, task, size=s, progress=False)[0].as_dict())
+    return {"task": task_name, "rows": rows}
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A named experiment: ``run(mode)`` → results (a dict of lists and numbers, stored as JSON).
+
+    ``on_cpu="stored"``: too long for a laptop CPU, so CPU mode shows the stored full-mode results."""
+
+    run: Callable[[str], dict]
+    about: str
+    on_cpu: str = "stored"
+
+
+TRUNCATION_RANKS = (0, 1, 2, 4, 8, 16, 32, 64)
+
+
+def delta_w(task_name: str, mode: str) -> dict:
+    """LoRA r = 8 and r = 64 and a full fine-tune on every layer's query and value: what ΔW looks like.
+
+    Per run: test accuracy and the spectrum of every ΔW (rank, effective rank, energy at k); for r = 64 the
+    test accuracy with every ΔW truncated to rank k; the subspace similarity φ between the r = 8 and r = 64
+    A matrices of the top layer's value projection; the amplification factor of every ΔW.
+    """
+    from . import analysis
+
+    m = _all_layers(mode)
+    task = _experiment_task(task_name, m)
+    out: dict = {"task": task_name, "runs": {}}
+    models = {}
+    for r in _progress((8, 64), f"{task_name}: LoRA r = 8 and r = 64"):
+        res, model = run_recipe(_experiment_recipe("lora", task_name, m), task, size=r, progress=False)
+        models[r] = model
+        amplification = {analysis.short_name(n): analysis.amplification_factor(lo.delta_weight(), lo.base.weight, r)
+                         for n, lo in analysis.lora_layers(model).items()}
+        spectra = analysis.spectrum_summary(analysis.delta_weights(model))
+        out["runs"][f"lora_r{r}"] = {**res.as_dict(), "spectra": spectra, "amplification": amplification}
+    ks = TRUNCATION_RANKS if m != "quick" else (0, 1, 64)
+    out["truncation_r64"] = {str(k): v for k, v in analysis.accuracy_by_rank(models[64], task.test, ks=ks).items()}
+    names = list(analysis.lora_layers(models[8]))
+    name = [n for n in names if n.endswith("value")][-1]
+    grid = analysis.subspace_similarity_grid(analysis.lora_layers(models[8])[name].lora_A,
+                                             analysis.lora_layers(models[64])[name].lora_A)
+    out["subspace"] = {"module": analysis.short_name(name), "grid": grid.round(4).tolist()}
+    out["runs"]["full"] = _full_fine_tune_spectra(task, m, [n.replace(".base", "") for n in names])
+    return out
+
+
+def _full_fine_tune_spectra(task: Task, mode: str, names: list[str]) -> dict:
+    """A full fine-tune with the same budget; the spectra of W_after − W_before for the given matrices."""
+    from . import analysis
+
+    r = _experiment_recipe("full", task.name, mode)
+    model = build("full", task)
+    before = analysis.snapshot(model, names)
+    start = time.perf_counter()
+    train(model, task, TrainConfig(steps=r.steps, lr=r.lr, batch_size=r.batch_size, eval_every=0, progress=False))
+    seconds = time.perf_counter() - start
+    acc = evaluate(model, task.test)
+    return {"method": "full", "accuracy": acc["accuracy"], "seconds": seconds, "steps": r.steps, "lr": r.lr,
+            "batch_size": r.batch_size, "test_size": acc["n"],
+            "spectra": analysis.spectrum_summary(analysis.delta_weights(model, snapshot=before))}
+
+
+EXPERIMENTS: dict[str, Experiment] = {
+    "compare_tweets": Experiment(lambda mode: compare("tweets", mode), "every method on the tweets, same budget"),
+    "compare_bbc": Experiment(lambda mode: compare("bbc", mode), "every method on BBC News, same budget"),
+    "sweep_tweets": Experiment(lambda mode: size_sweep("tweets", mode), "each method over its size knob, tweets"),
+    "delta_w_tweets": Experiment(lambda mode: delta_w("tweets", mode),
+                                 "ΔW of LoRA r = 8, r = 64 and full fine-tuning: spectra, truncation, φ"),
+}

@@ -59,6 +59,7 @@ from torch import nn
 from torch.nn.utils.rnn import pad_sequence
 
 from .data import Split, _tokenize
+from .devices import model_device, model_dtype, to_model
 from .models import arch_for, layers_of
 from .prompt import SoftPrompt
 
@@ -167,13 +168,15 @@ def _swapped(model: nn.Module, keep: slice, hidden: torch.Tensor | None = None):
 
 
 def lower_forward(model: nn.Module, s: int, batch: dict) -> torch.Tensor:
-    """The hidden states entering layer ``s`` (B, T, d): embeddings and layers 0 … s-1, eval mode, no grad."""
+    """The hidden states entering layer ``s`` (B, T, d): embeddings and layers 0 … s-1, eval mode, no grad.
+
+    The batch is moved to the model's device first (wherever it was built)."""
     backbone = model.get_submodule(arch_for(model).backbone)
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode(), _swapped(model, slice(0, s)):
-            inputs = {k: v for k, v in batch.items() if k != "labels"}
+            inputs = {k: v for k, v in to_model(model, batch).items() if k != "labels"}
             return backbone(**inputs).last_hidden_state
     finally:
         model.train(was_training)
@@ -181,7 +184,12 @@ def lower_forward(model: nn.Module, s: int, batch: dict) -> torch.Tensor:
 
 def top_forward(model: nn.Module, s: int, hidden: torch.Tensor, attention_mask: torch.Tensor,
                 labels: torch.Tensor | None = None):
-    """Layers s … L-1, pooler and head on cached hidden states (B, T, d); the model's usual output."""
+    """Layers s … L-1, pooler and head on cached hidden states (B, T, d); the model's usual output.
+
+    Everything is moved to the model's device (and the hidden states to its dtype) first."""
+    device, dtype = model_device(model), model_dtype(model)
+    hidden, attention_mask = hidden.to(device, dtype), attention_mask.to(device)
+    labels = None if labels is None else labels.to(device)
     with _swapped(model, slice(s, None), hidden):
         return model(inputs_embeds=hidden, attention_mask=attention_mask, labels=labels)
 

@@ -206,6 +206,19 @@ def load_adapter(model: nn.Module, path: str | Path, name: str | None = None) ->
     return name
 
 
+def copy_into(model: nn.Module, path: str | Path) -> None:
+    """Copy a saved task's weights into ``model``, which already carries the same methods (in place).
+
+    For a model built the same way as the one that was saved (same methods, sizes and head); anything
+    else is an AdapterFileError and the model is left as it was. ``load_adapter`` is for a bare base.
+    """
+    path = Path(path)
+    meta, tensors = _read(path)
+    plan = _plan(meta, path)
+    _check_base(model, plan.base, path)
+    _copy_in(model, tensors, plan.gate_values, path)
+
+
 @torch.no_grad()
 def _copy_in(model: nn.Module, tensors: dict[str, torch.Tensor], gate_values: list, path: Path) -> None:
     params = dict(model.named_parameters())

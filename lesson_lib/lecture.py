@@ -1,9 +1,12 @@
-"""Lecture mode: run the long experiments once, store their results, and load them in the notebooks.
+"""Lecture mode: train each live run once before the lecture, then load it in front of the room.
 
-``python -m lesson_lib precompute`` runs every experiment in ``EXPERIMENTS`` in full mode and writes
-``lecture_cache/<name>.json``. A notebook cell asks ``cached(name)``: stored results come back at
-once; without them the experiment runs right there (small in quick mode, ``LESSON_FAST=1``), so a
-lecturer who precomputed never waits and a student without the cache still gets real numbers.
+A lecturer runs ``python -m lesson_lib prepare-lecture`` once on the machine of the lecture (or just runs
+every notebook once): each training cell that goes through ``train_or_load`` stores its trained weights
+and history in ``lecture_cache/`` (one file per run and mode). In the lecture the same cells load them in
+a second, with the same numbers, so nothing is waited for. Delete the folder to train afresh.
+
+The experiments too long for a laptop CPU are a different matter: their full-mode results are shipped
+with the library (``lesson_lib/results.py``, ``python -m lesson_lib precompute``).
 """
 
 from __future__ import annotations
@@ -11,92 +14,41 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-from . import config
+from . import modes
 
-CACHE_DIR = Path(os.environ.get("LESSON_CACHE", Path(__file__).resolve().parents[1] / "lecture_cache"))
-
-
-def _path(name: str) -> Path:
-    return CACHE_DIR / f"{name}{'-fast' if config.FAST else ''}.json"
+DEFAULT_CACHE = Path(__file__).resolve().parents[1] / "lecture_cache"
 
 
-def cached(name: str, compute: Callable[[], dict] | None = None, refresh: bool = False) -> dict:
-    """Stored results of experiment ``name``, or run ``compute`` (default: ``EXPERIMENTS[name]``) and store them.
-
-    The returned dict carries ``"_source"``: "stored" or "computed now", and ``"_seconds"`` it took.
-    """
-    path = _path(name)
-    if path.exists() and not refresh:
-        data = json.loads(path.read_text())
-        data["_source"] = f"stored ({path.name})"
-        return data
-    compute = compute or EXPERIMENTS[name]
-    start = time.perf_counter()
-    data = compute()
-    data["_seconds"] = round(time.perf_counter() - start, 1)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=1, default=float))
-    data["_source"] = "computed now"
-    return data
+def cache_dir() -> Path:
+    """``LESSON_CACHE`` if set, else ``lecture_cache/`` beside the lessons."""
+    return Path(os.environ.get("LESSON_CACHE", DEFAULT_CACHE))
 
 
-def stored(name: str) -> dict | None:
-    """Stored results of ``name`` if a lecturer precomputed them, else None (nothing is run)."""
-    path = _path(name)
-    return json.loads(path.read_text()) if path.exists() else None
-
-
-def trained(name: str, train_fn: Callable[[], object]):
-    """A trained model for experiment ``name``: loaded from ``lecture_cache`` if stored, else trained and stored.
-
-    ``train_fn()`` builds, injects and trains a model from ``ll.load_base()``; its active task is saved
-    as ``<name>.safetensors`` so the next run (or the lecture) loads it in a second.
-    """
-    from .io import load_adapter, save_adapter
-    from .models import load_base
-
-    path = _path(name).with_suffix(".safetensors")
-    if path.exists():
-        import json as _json
-
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="pt") as f:
-            num_labels = _json.loads(f.metadata()["lesson_lib"])["num_labels"]
-        model, _ = load_base(num_labels=num_labels)
-        load_adapter(model, path)
-        return model
-    model = train_fn()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_adapter(model, path)
-    return model
+def _path(name: str, suffix: str) -> Path:
+    return cache_dir() / f"{name}.{modes.mode()}{suffix}"
 
 
 def train_or_load(name: str, model, task, cfg, callbacks=()):
-    """Train ``model`` (its method already injected) like ``ll.train``, or load the run a lecturer stored.
+    """Train ``model`` (its method already injected) like ``ll.train``, or load the run stored before.
 
-    The first call trains, then stores the active task's weights as ``lecture_cache/<name>.safetensors``
-    and the history (losses, evaluations, seconds) beside it. The next call — in the lecture, after
-    ``python -m lesson_lib precompute`` — copies the stored weights into ``model`` in place and returns the
-    stored history, so the notebook goes on at once with the same numbers. The model must have the same
-    methods as when the run was stored; if not, the error says which file to delete.
-    ``history.source`` says "stored (…)" or "trained now".
+    The first call trains, then stores the active task's weights as ``lecture_cache/<name>.<mode>.safetensors``
+    and the history (losses, evaluations, seconds) beside it. The next call in the same mode copies the
+    stored weights into ``model`` in place and returns the stored history, so the notebook goes on at once
+    with the same numbers. The model must have the same methods as when the run was stored; if not, the
+    error says which file to delete. ``history.source`` says "stored (…)" or "trained now".
     """
-    from .io import AdapterFileError, _copy_in, _plan, _read, save_adapter
+    from .io import AdapterFileError, copy_into, save_adapter
     from .train import History, train
 
-    weights, record = _path(name).with_suffix(".safetensors"), _path(name).with_suffix(".history.json")
+    weights, record = _path(name, ".safetensors"), _path(name, ".history.json")
     if weights.exists() and record.exists():
-        meta, tensors = _read(weights)
         try:
-            _copy_in(model, tensors, _plan(meta, weights).gate_values, weights)
+            copy_into(model, weights)
         except AdapterFileError as err:
             raise AdapterFileError(f"{err}. The stored run {name!r} was made with other methods or sizes: "
-                                   f"delete {weights} (and {record.name}) or run `python -m lesson_lib precompute` "
-                                   "again") from err
+                                   f"delete {weights} (and {record.name}) to train it again") from err
         history = History(**json.loads(record.read_text()))
         history.source = f"stored ({weights.name})"
         return history
@@ -109,9 +61,9 @@ def train_or_load(name: str, model, task, cfg, callbacks=()):
     return history
 
 
-def precompute_notebooks(folder: Path | None = None, timeout: int | None = None) -> list[tuple[str, float]]:
-    """Run every lesson notebook once in full mode, so each ``cached`` / ``trained`` / ``train_or_load``
-    in it stores its result; a lecture then loads them. Outputs are thrown away. Returns (name, seconds)."""
+def prepare(folder: Path | None = None, timeout: int | None = None) -> list[tuple[str, float]]:
+    """Run every lesson notebook once, top to bottom, in the mode of this machine, so each ``train_or_load``
+    in it stores its run; a lecture then loads them. Outputs are thrown away. Returns (name, seconds)."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -119,8 +71,8 @@ def precompute_notebooks(folder: Path | None = None, timeout: int | None = None)
     paths = sorted(folder.glob("[0-9]*.ipynb"))
     if not paths:
         raise FileNotFoundError(f"no lesson notebooks in {folder}: run this from a clone of the repository")
-    fast_before = os.environ.pop("LESSON_FAST", None)  # the kernels inherit the environment: full mode
-    os.environ["LESSON_CACHE"] = str(CACHE_DIR)
+    before = os.environ.get("LESSON_CACHE")
+    os.environ["LESSON_CACHE"] = str(cache_dir())  # the kernels inherit the environment
     done = []
     try:
         for path in paths:
@@ -130,45 +82,8 @@ def precompute_notebooks(folder: Path | None = None, timeout: int | None = None)
                            resources={"metadata": {"path": str(path.parent)}}).execute()
             done.append((path.name, round(time.perf_counter() - start, 1)))
     finally:
-        if fast_before is not None:
-            os.environ["LESSON_FAST"] = fast_before
+        if before is None:
+            os.environ.pop("LESSON_CACHE", None)
+        else:
+            os.environ["LESSON_CACHE"] = before
     return done
-
-
-def _steps(full: int, fast: int) -> int:
-    return fast if config.FAST else full
-
-
-def compare_methods(task_name: str = "tweets") -> dict:
-    """Every method at its default size, the same step budget, measured on the full balanced test split."""
-    from .data import load_task
-    from .experiments import run_method
-
-    task = load_task(task_name, limit=(100 if task_name == "bbc" else 200) if config.FAST else None)
-    rows = []
-    for method in ("head", "lora", "adapter", "prefix", "prompt", "unipelt", "full"):
-        res, _ = run_method(method, task, steps=_steps(300, 2), batch_size=8 if config.FAST else 32)
-        rows.append(res.as_dict())
-    return {"task": task_name, "rows": rows, "fast": config.FAST}
-
-
-def size_sweep(task_name: str = "tweets") -> dict:
-    """Accuracy vs trainable parameters: each method over its size knob (the LoRA paper's Figure 2, small)."""
-    from .data import load_task
-    from .experiments import sweep
-
-    task = load_task(task_name, limit=200 if config.FAST else None)
-    sizes = {"lora": (1, 4, 16, 64), "adapter": (4, 16, 64, 256), "prefix": (2, 8, 32, 64), "prompt": (2, 8, 32, 64)}
-    if config.FAST:  # quick mode: the smallest and largest size of LoRA and prefix tuning
-        sizes = {m: s[::3] for m, s in sizes.items() if m in ("lora", "prefix")}
-    rows = [r.as_dict() for m, s in sizes.items()
-            for r in sweep(m, task, s, steps=_steps(300, 2), batch_size=8 if config.FAST else 32)]
-    return {"task": task_name, "rows": rows, "fast": config.FAST}
-
-
-EXPERIMENTS: dict[str, Callable[[], dict]] = {
-    "compare_tweets": lambda: compare_methods("tweets"),
-    "compare_bbc": lambda: compare_methods("bbc"),
-    "sweep_tweets": lambda: size_sweep("tweets"),
-    "sweep_bbc": lambda: size_sweep("bbc"),
-}

@@ -153,11 +153,14 @@ def _quiet_transformers():
             hf_logging.enable_progress_bar()
 
 
-def load_base(name: str | None = None, num_labels: int = 2, tiny: bool = False, seed: int = 0):
+def load_base(name: str | None = None, num_labels: int = 2, tiny: bool = False, seed: int = 0,
+              device: str | None = "auto"):
     """Return ``(model, tokenizer)``: a sequence classifier with a fresh ``num_labels``-way head.
 
     The head is initialised from ``seed`` so two calls give identical models. The model comes back
-    in eval mode; ``train()`` switches modes itself.
+    in eval mode (``train()`` switches modes itself) on ``device``: "auto" is a CUDA GPU if there is one
+    (then Apple's mps, then the CPU; ``LESSON_DEVICE`` overrides), and from then on everything the library
+    builds for this model goes to that device too.
     """
     if not isinstance(num_labels, int) or num_labels < 1:
         raise ValueError(f"num_labels must be a positive integer, got {num_labels!r}")
@@ -168,7 +171,9 @@ def load_base(name: str | None = None, num_labels: int = 2, tiny: bool = False, 
     else:
         model, tok = _load_pretrained(name, num_labels, seed)
     arch_for(model)  # refuse unsupported families at once
-    model.eval()
+    from .devices import pick_device
+
+    model.to(pick_device(device)).eval()
     attach_tokenizer(model, tok)
     return model, tok
 

@@ -20,15 +20,15 @@ class SoftPrompt(nn.Module):
 
     def __init__(self, word_embeddings: nn.Embedding, length: int, init: str = "vocab", seed: int = 0):
         super().__init__()
-        d = word_embeddings.embedding_dim
+        d, weight = word_embeddings.embedding_dim, word_embeddings.weight
         g = torch.Generator().manual_seed(seed)
         if init == "vocab":  # start from the embeddings of random real tokens (Lester et al.'s best init)
             ids = torch.randint(1000 if word_embeddings.num_embeddings > 2000 else 0,
                                 word_embeddings.num_embeddings, (length,), generator=g)
-            start = word_embeddings.weight.detach()[ids].clone().cpu()
+            start = weight.detach()[ids.to(weight.device)].clone()  # (P, d), on the embeddings' device
         else:
             start = torch.randn(length, d, generator=g) * 0.02
-        self.embeddings = nn.Parameter(start.to(word_embeddings.weight.device, word_embeddings.weight.dtype))
+        self.embeddings = nn.Parameter(start.to(weight.device, weight.dtype))
         self._word_embeddings = [word_embeddings]  # not a submodule: it belongs to the base
         self._handle = None
 

@@ -23,6 +23,7 @@ from torch import nn
 from . import prefix as prefix_mod
 from .adapter import adapter_after
 from .config import AdapterConfig, GateConfig, LoRAConfig, PrefixConfig, PromptConfig
+from .devices import model_device, model_dtype, to_model
 from .gates import Gate
 from .lora import LoRALinear
 from .models import Arch, arch_for
@@ -163,15 +164,18 @@ def _stash(model: nn.Module, task: _Task) -> None:
 
 @torch.no_grad()
 def _restore(model: nn.Module, task: _Task) -> None:
+    """Put a stashed task back. The model may have moved (``.to("cuda")``, ``.double()``) while the task was
+    out, so its modules follow the model's device and dtype first."""
+    device, dtype = model_device(model), model_dtype(model)
     if task.layernorm_values is not None:
         for (p, _), value in zip(_STATES[model].layernorms, task.layernorm_values):
             p.copy_(value)
     for entry in task.entries:
-        _put(entry, entry.module)
+        _put(entry, entry.module.to(device, dtype))
         if isinstance(entry.module, SoftPrompt):
             entry.module.attach(model.get_submodule(arch_for(model).backbone))
     for path, head in task.head.items():
-        model.set_submodule(path, head)
+        model.set_submodule(path, head.to(device, dtype))
     _set_num_labels(model, task.num_labels)
 
 
@@ -477,8 +481,9 @@ def remove(model: nn.Module) -> None:
     if st.active in st.tasks:
         unmerge(model)
         _stash(model, st.tasks[st.active])
+    device, dtype = model_device(model), model_dtype(model)  # the model may have moved since inject
     for path, head in st.original_head.items():
-        _set(model, path, copy.deepcopy(head))
+        _set(model, path, copy.deepcopy(head).to(device, dtype))
     _set_num_labels(model, st.num_labels)
     for n, p in model.named_parameters():
         p.requires_grad_(st.requires_grad.get(n, True))
@@ -580,8 +585,7 @@ def read_gates(model: nn.Module, batch: dict) -> dict[str, list[float]]:
         raise ValueError("this model has no gates; inject with gates=ll.GateConfig(...)")
     was_training = model.training
     model.eval()
-    device = next(model.parameters()).device
-    model(**{k: v.to(device) for k, v in batch.items() if k != "labels"})
+    model(**{k: v for k, v in to_model(model, batch).items() if k != "labels"})
     model.train(was_training)
     return {m: [float("nan") if g is None or g.last is None else float(g.last.mean()) for g in gs]
             for m, gs in gates.items()}

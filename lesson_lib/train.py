@@ -24,6 +24,8 @@ from torch import nn
 
 from .config import TrainConfig
 from .data import Split, Task, make_loader
+from .devices import autocast as _autocast
+from .devices import model_device, pick_device, to_model
 from .models import tokenizer_for
 
 
@@ -50,25 +52,6 @@ class History:
         return self.evals[-1] if self.evals else None
 
 
-def pick_device(device: str = "auto") -> torch.device:
-    """``"auto"`` → cuda if available, then Apple's mps, then cpu."""
-    if device != "auto":
-        return torch.device(device)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def _autocast(device: torch.device, enabled: bool):
-    """Mixed precision on CUDA (bf16 where supported, else fp16); plain fp32 elsewhere."""
-    if device.type != "cuda" or not enabled:
-        return contextlib.nullcontext()
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.autocast("cuda", dtype=dtype)
-
-
 def _check_labels(model: nn.Module, task: Task) -> None:
     n = getattr(model.config, "num_labels", None)
     if n != task.num_labels:
@@ -82,10 +65,6 @@ def _batches(loader):
     """Cycle through a loader forever (a new shuffle each epoch)."""
     while True:
         yield from loader
-
-
-def _to(batch: dict, device: torch.device) -> dict:
-    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
 class TqdmProgress:
@@ -133,7 +112,7 @@ class PlainFeed:
 
     def batches(self):
         for batch in _batches(self.loader):
-            yield _to(batch, self.device)
+            yield to_model(self.model, batch)
 
     def loss(self, batch: dict) -> torch.Tensor:
         return self.model(**batch).loss
@@ -173,8 +152,9 @@ def train(model: nn.Module, task: Task, cfg: TrainConfig | None = None, callback
     cfg = cfg or TrainConfig()
     _check_labels(model, task)
     tok = tokenizer or tokenizer_for(model)
-    device = pick_device(cfg.device)
-    model.to(device)
+    if cfg.device is not None:  # asked for a device: move the model there; otherwise train where it is
+        model.to(pick_device(cfg.device))
+    device = model_device(model)
     opt = torch.optim.AdamW(trainable_parameters(model), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and not torch.cuda.is_bf16_supported())
     eval_split = task.val.subset(cfg.eval_limit, seed=cfg.seed) if cfg.eval_limit else task.val
@@ -225,26 +205,34 @@ def _over_budget(cfg: TrainConfig, start: float) -> bool:
     return cfg.time_budget is not None and time.perf_counter() - start >= cfg.time_budget
 
 
+def _slow_progress(items, desc: str):
+    """A progress bar that appears only if the loop is still running after a few seconds."""
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=desc, leave=False, delay=3)
+
+
 @torch.inference_mode()
 def evaluate(model: nn.Module, split: Split, limit: int | None = None, tokenizer=None,
-             max_length: int | None = None, batch_size: int = 64) -> dict:
+             max_length: int | None = None, batch_size: int = 64, amp: bool = True) -> dict:
     """Accuracy and mean cross-entropy loss of ``model`` on ``split`` (optionally a balanced subset).
 
     Examples are sorted by length before batching (less padding, same result), and the model is put
-    back in the mode it was in.
+    back in the mode it was in. On a GPU the forward pass runs in mixed precision (``amp=True``, faster);
+    ``amp=False`` keeps fp32, for comparisons that must agree exactly (merged vs unmerged, folded vs not).
     """
     if limit is not None:
         split = split.subset(limit, seed=0)
     tok = tokenizer or tokenizer_for(model)
-    device = next(model.parameters()).device
+    device = model_device(model)
     was_training = model.training
     model.eval()
     loader = make_loader(split, tok, batch_size, shuffle=False, max_length=max_length or split.max_length,
                          sort_by_length=True)
     correct, loss_sum, n = 0, 0.0, 0
-    for batch in loader:
-        batch = _to(batch, device)
-        with _autocast(device, True):
+    for batch in _slow_progress(loader, "evaluating"):
+        batch = to_model(model, batch)
+        with _autocast(device, amp):
             logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits.float()
         loss_sum += float(nn.functional.cross_entropy(logits, batch["labels"], reduction="sum"))
         correct += int((logits.argmax(-1) == batch["labels"]).sum())
@@ -259,10 +247,9 @@ def predict(model: nn.Module, texts: list[str], tokenizer=None, max_length: int 
     if isinstance(texts, str) or not texts:
         raise ValueError("predict needs a non-empty list of texts, e.g. ['what a great film']")
     tok = tokenizer or tokenizer_for(model)
-    device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     enc = tok(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-    probs = model(**_to(dict(enc), device)).logits.float().softmax(-1).cpu()
+    probs = model(**to_model(model, dict(enc))).logits.float().softmax(-1).cpu()
     model.train(was_training)
     return probs

@@ -3,6 +3,8 @@ import os
 os.environ.setdefault("LESSON_FAST", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# unit tests build CPU tensors by hand; the GPU-marked tests ask for "cuda" explicitly
+os.environ.setdefault("LESSON_DEVICE", "cpu")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

@@ -29,8 +29,8 @@ def _perturb(model, seed=0):
 def _both_ways(model, tok, texts, labels=None):
     """(uncached logits, cached logits, uncached loss, cached loss) on the same texts, same padding."""
     s = fast.cache_start(model)
-    enc = dict(tok(texts, padding=True, return_tensors="pt"))
-    labels = torch.tensor(labels if labels is not None else [0] * len(texts))
+    enc = ll.devices.to_model(model, dict(tok(texts, padding=True, return_tensors="pt")))
+    labels = torch.tensor(labels if labels is not None else [0] * len(texts), device=enc["input_ids"].device)
     hidden = fast.lower_forward(model, s, enc)
     if s == len(ll.models.layers_of(model)):
         hidden = hidden[:, :1]  # the cache keeps only the first token when only the head trains

@@ -1,4 +1,5 @@
-"""Lecture mode: results and trained runs are stored once and loaded, so a lecturer never waits."""
+"""Lecture mode and stored results: trained runs are stored once and loaded, so a lecturer never waits;
+the experiments too long for a CPU are stored with their provenance and shown as such."""
 
 from __future__ import annotations
 
@@ -9,16 +10,21 @@ import pytest
 import torch
 
 import lesson_lib as ll
-from lesson_lib import cli, lecture
+from lesson_lib import cli, experiments, lecture, results
 from lesson_lib.io import AdapterFileError
 from lesson_lib.tiny import tiny_batch, tiny_task
 
 
 @pytest.fixture()
 def cache(tmp_path, monkeypatch):
-    monkeypatch.setattr(lecture, "CACHE_DIR", tmp_path / "cache")
     monkeypatch.setenv("LESSON_CACHE", str(tmp_path / "cache"))
     return tmp_path / "cache"
+
+
+@pytest.fixture()
+def store(tmp_path, monkeypatch):
+    monkeypatch.setattr(results, "STORE", tmp_path / "stored")
+    return tmp_path / "stored"
 
 
 def _lora_model(r: int = 2):
@@ -27,23 +33,13 @@ def _lora_model(r: int = 2):
     return model
 
 
-def test_cached_computes_once_then_loads(cache):
-    calls = []
-    first = lecture.cached("demo", lambda: calls.append(1) or {"rows": [1, 2]})
-    again = lecture.cached("demo", lambda: calls.append(1) or {"rows": [3]})
-    assert calls == [1] and first["_source"] == "computed now" and again["_source"].startswith("stored")
-    assert again["rows"] == [1, 2] and lecture.stored("demo")["rows"] == [1, 2]
-
-
 def test_train_or_load_trains_stores_then_loads_the_same_model_and_history(cache):
     task = tiny_task(n=64)
     cfg = ll.TrainConfig(steps=6, lr=1e-2, batch_size=8, eval_every=3, progress=False)
     trained = _lora_model()
     history = lecture.train_or_load("lora_demo", trained, task, cfg)
     assert history.source == "trained now" and len(history.evals) == 2
-    files = sorted(p.name for p in cache.iterdir())
-    assert files == ["lora_demo-fast.history.json", "lora_demo-fast.safetensors"] or \
-        files == ["lora_demo.history.json", "lora_demo.safetensors"]
+    assert sorted(p.name for p in cache.iterdir()) == ["lora_demo.quick.history.json", "lora_demo.quick.safetensors"]
 
     steps = []
     fresh = _lora_model()  # the same methods, untrained
@@ -54,6 +50,13 @@ def test_train_or_load_trains_stores_then_loads_the_same_model_and_history(cache
     batch = tiny_batch()
     with torch.no_grad():
         assert torch.equal(fresh(**batch).logits, trained(**batch).logits)
+
+
+def test_a_run_stored_in_one_mode_is_not_loaded_in_another(cache, monkeypatch):
+    task, cfg = tiny_task(n=32), ll.TrainConfig(steps=2, batch_size=8, eval_every=0, progress=False)
+    lecture.train_or_load("lora_demo", _lora_model(), task, cfg)
+    monkeypatch.setenv("LESSON_MODE", "cpu")
+    assert lecture.train_or_load("lora_demo", _lora_model(), task, cfg).source == "trained now"
 
 
 def test_train_or_load_refuses_a_stored_run_of_other_methods_and_leaves_the_model(cache):
@@ -67,8 +70,7 @@ def test_train_or_load_refuses_a_stored_run_of_other_methods_and_leaves_the_mode
     assert all(torch.equal(v, before[k]) for k, v in other.state_dict().items())
 
 
-def test_precompute_runs_notebooks_in_full_mode_and_stores_their_runs(cache, tmp_path, monkeypatch):
-    monkeypatch.setenv("LESSON_FAST", "1")  # precompute must take it away for the kernels
+def test_prepare_runs_every_notebook_once_and_stores_its_runs(cache, tmp_path, monkeypatch):
     folder = tmp_path / "notebooks"
     folder.mkdir()
     nb = nbformat.v4.new_notebook()
@@ -79,21 +81,73 @@ def test_precompute_runs_notebooks_in_full_mode_and_stores_their_runs(cache, tmp
         "ll.inject(model, ll.LoRAConfig(r=2))\n"
         "h = ll.lecture.train_or_load('nb_run', model, tiny_task(n=32), ll.TrainConfig(steps=2, batch_size=8, "
         "eval_every=0, progress=False))\n"
-        "json.dump({'fast': ll.FAST, 'source': h.source}, open(os.environ['LESSON_CACHE'] + '/seen.json', 'w'))")]
+        "json.dump({'mode': ll.mode(), 'source': h.source}, open(os.environ['LESSON_CACHE'] + '/seen.json', 'w'))")]
     nbformat.write(nb, folder / "01_demo.ipynb")
-    done = lecture.precompute_notebooks(folder, timeout=300)
+    done = lecture.prepare(folder, timeout=300)
     assert [name for name, _ in done] == ["01_demo.ipynb"]
-    seen = json.loads((cache / "seen.json").read_text())
-    assert seen == {"fast": False, "source": "trained now"}
-    assert (cache / "nb_run.safetensors").exists() and (cache / "nb_run.history.json").exists()
-    import os
-
-    assert os.environ["LESSON_FAST"] == "1"  # put back
+    assert json.loads((cache / "seen.json").read_text()) == {"mode": "quick", "source": "trained now"}
+    assert (cache / "nb_run.quick.safetensors").exists() and (cache / "nb_run.quick.history.json").exists()
     with pytest.raises(FileNotFoundError, match="clone of the repository"):
-        lecture.precompute_notebooks(tmp_path / "nowhere")
+        lecture.prepare(tmp_path / "nowhere")
 
 
-def test_precompute_command_runs_the_named_experiments(cache, monkeypatch, capsys):
-    monkeypatch.setattr(lecture, "EXPERIMENTS", {"tiny_demo": lambda: {"rows": [42]}})
+# --- stored results ----------------------------------------------------------------------------------------
+
+def test_save_writes_results_with_their_provenance(store):
+    path = results.save("demo", {"rows": [{"method": "lora", "size": 8, "accuracy": 0.9}]}, 12.34, seed=0)
+    record = json.loads(path.read_text())
+    p = record["provenance"]
+    assert record["result"]["rows"][0]["accuracy"] == 0.9
+    for key in ("device", "torch", "transformers", "lesson_lib", "date", "seconds", "seed", "command", "mode"):
+        assert key in p, key
+    assert p["seconds"] == 12.3 and p["command"] == "python -m lesson_lib precompute demo"
+    label = results.label(results.load("demo"))
+    assert label.startswith("stored: computed on cpu") and "recompute: python -m lesson_lib precompute demo" in label
+    assert results.stored_row("demo", "lora")["size"] == 8
+    with pytest.raises(ValueError, match="no run of 'adapter'"):
+        results.stored_row("demo", "adapter")
+
+
+def test_a_missing_stored_result_says_how_to_make_it(store):
+    with pytest.raises(results.NotStoredError, match="python -m lesson_lib precompute nothing_here"):
+        results.load("nothing_here")
+
+
+def test_get_loads_stored_results_in_cpu_mode_and_computes_in_the_others(store, monkeypatch):
+    calls = []
+    monkeypatch.setitem(experiments.EXPERIMENTS, "demo", experiments.Experiment(
+        lambda mode: calls.append(mode) or {"rows": [mode]}, "a demo"))
+    results.save("demo", {"rows": ["full"]}, 1.0, seed=0)
+    monkeypatch.setenv("LESSON_MODE", "cpu")
+    got = results.get("demo")
+    assert calls == [] and got["rows"] == ["full"] and got["source"].startswith("stored: computed on")
+    monkeypatch.setenv("LESSON_MODE", "full")
+    assert results.get("demo")["rows"] == ["full"] and calls == ["full"]
+    monkeypatch.setenv("LESSON_MODE", "quick")
+    got = results.get("demo")
+    assert got["rows"] == ["quick"] and "mean nothing" in got["source"]
+    with pytest.raises(ValueError, match="unknown experiment"):
+        results.get("no_such_experiment")
+
+
+def test_precompute_runs_the_named_experiments_in_full_mode(store, monkeypatch, capsys):
+    seen = []
+    monkeypatch.setitem(experiments.EXPERIMENTS, "tiny_demo", experiments.Experiment(
+        lambda mode: seen.append((mode, ll.mode())) or {"rows": [42]}, "a demo"))
+    monkeypatch.setenv("LESSON_FAST", "1")
     assert cli.main(["precompute", "tiny_demo"]) == 0
-    assert lecture.stored("tiny_demo")["rows"] == [42] and "tiny_demo:" in capsys.readouterr().out
+    assert seen == [("full", "full")] and ll.mode() == "quick"  # LESSON_MODE is put back
+    record = results.load("tiny_demo")
+    assert record["result"]["rows"] == [42] and record["provenance"]["mode"] == "full"
+    assert "tiny_demo:" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="unknown experiment"):
+        cli.main(["precompute", "nope"])
+
+
+def test_every_experiment_is_stored_with_its_provenance():
+    """What the notebooks show in CPU mode exists, was computed in full mode, and says how to recompute it."""
+    for name in experiments.EXPERIMENTS:
+        record = results.load(name)
+        p = record["provenance"]
+        assert p["mode"] == "full" and p["command"] == f"python -m lesson_lib precompute {name}", name
+        assert p["seconds"] > 0 and p["seed"] == 0 and p["device"] and p["date"]

@@ -32,7 +32,7 @@ def test_every_notebook_says_how_long_it_takes_on_cpu_and_on_a_gpu():
         nb = nbformat.read(path, as_version=4)
         notes = [c.source for c in nb.cells if c.cell_type == "markdown" and "How long this notebook takes" in c.source]
         assert len(notes) == 1, path.name
-        assert "Quick mode" in notes[0] and "Full mode" in notes[0] and "GPU" in notes[0], path.name
+        assert "CPU mode" in notes[0] and "GPU, full mode" in notes[0] and "Quick mode" in notes[0], path.name
 
 
 def test_every_student_exercise_has_a_checker_and_a_solution():

@@ -1,0 +1,128 @@
+"""Stored full-mode results: the experiments too long for a laptop CPU, computed once and shipped.
+
+A few experiments of the course train dozens of models (every method on two tasks, each method over its
+size knob, the ΔW spectra of three runs). On a GPU they take a minute or two; on a laptop CPU, hours. So
+``python -m lesson_lib precompute`` runs them once in full mode and writes each one's results, small JSON,
+into ``lesson_lib/stored/<name>.json`` together with where they came from:
+
+    {"name": ..., "result": {...}, "provenance": {"device": ..., "torch": ..., "date": ..., "seconds": ...,
+                                                  "seed": ..., "command": ..., "mode": "full", ...}}
+
+``get(name)`` is what a notebook calls. In full mode it computes the experiment now; in CPU mode it loads
+the stored results of an experiment marked too long for a CPU (and says so: ``label``); in quick mode it
+computes a tiny version whose numbers mean nothing. No number is ever written by hand.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+from . import modes
+
+STORE = Path(__file__).resolve().parent / "stored"
+
+
+class NotStoredError(FileNotFoundError):
+    """An experiment's stored results are missing (run ``python -m lesson_lib precompute NAME``)."""
+
+
+def path(name: str) -> Path:
+    return STORE / f"{name}.json"
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).resolve().parents[1],
+                             capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def provenance(seconds: float, seed: int, command: str) -> dict:
+    """Where and how a result was computed: device, versions, date, seconds, seed, command."""
+    import torch
+    import transformers
+
+    from . import __version__
+    from .devices import pick_device
+
+    device = pick_device()
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else \
+        f"{_cpu_name()}, {os.cpu_count()} logical CPUs, {torch.get_num_threads()} torch threads"
+    return {"mode": modes.mode(), "device": f"{device.type} ({where})", "torch": torch.__version__,
+            "transformers": transformers.__version__, "lesson_lib": __version__, "python": platform.python_version(),
+            "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "seconds": round(seconds, 1),
+            "seed": seed, "command": command, "commit": _git_commit()}
+
+
+def save(name: str, result: dict, seconds: float, seed: int, command: str | None = None,
+         folder: Path | None = None) -> Path:
+    """Write ``result`` with its provenance to ``<folder or STORE>/<name>.json``."""
+    out = (folder or STORE) / f"{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    record = {"name": name, "result": result,
+              "provenance": provenance(seconds, seed, command or f"python -m lesson_lib precompute {name}")}
+    out.write_text(json.dumps(record, indent=1, default=float) + "\n")
+    return out
+
+
+def load(name: str) -> dict:
+    """The stored record of ``name`` ({"name", "result", "provenance"}), or NotStoredError saying how to make it."""
+    p = path(name)
+    if not p.exists():
+        raise NotStoredError(f"no stored results for {name!r} ({p}); compute them with "
+                             f"`python -m lesson_lib precompute {name}` (on a GPU: a minute or two)")
+    return json.loads(p.read_text())
+
+
+def label(record: dict) -> str:
+    """"stored: computed on … in full mode on <date> (<seconds> s, seed …) — recompute: <command>"."""
+    p = record["provenance"]
+    return (f"stored: computed on {p['device']} in {p['mode']} mode on {p['date'][:10]} "
+            f"({p['seconds']:,.0f} s, seed {p['seed']}) — recompute: {p['command']}")
+
+
+def stored_row(name: str, method: str, size: int | None = None) -> dict:
+    """One run (a row) of a stored experiment: ``stored_row("compare_tweets", "adapter")``."""
+    rows = [r for r in load(name)["result"]["rows"] if r["method"] == method and (size is None or r["size"] == size)]
+    if not rows:
+        raise ValueError(f"the stored {name!r} has no run of {method!r}" + ("" if size is None else f" at size {size}"))
+    return rows[0]
+
+
+def get(name: str) -> dict:
+    """The results of experiment ``name`` for the mode in use, with ``"source"`` saying where they come from.
+
+    full: computed now. cpu: loaded from the stored full-mode results when the experiment is marked too
+    long for a CPU, else computed now at the CPU budget. quick: computed now, tiny.
+    """
+    from .experiments import EXPERIMENTS
+
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}; experiments: {', '.join(EXPERIMENTS)}")
+    experiment, m = EXPERIMENTS[name], modes.mode()
+    if m == "cpu" and experiment.on_cpu == "stored":
+        record = load(name)
+        return {**record["result"], "source": label(record), "provenance": record["provenance"]}
+    start = time.perf_counter()
+    result = experiment.run(m)
+    seconds = time.perf_counter() - start
+    note = modes.QUICK_NOTE if m == "quick" else f"{m} mode"
+    return {**result, "source": f"computed now ({note}), {seconds:.0f} s", "provenance": None}
