@@ -28,12 +28,17 @@ from . import modes
 STORE = Path(__file__).resolve().parent / "stored"
 
 
+def store_dir() -> Path:
+    """``LESSON_STORE`` if set (a folder of your own recomputed results), else the shipped ``lesson_lib/stored``."""
+    return Path(os.environ.get("LESSON_STORE", STORE))
+
+
 class NotStoredError(FileNotFoundError):
     """An experiment's stored results are missing (run ``python -m lesson_lib precompute NAME``)."""
 
 
 def path(name: str) -> Path:
-    return STORE / f"{name}.json"
+    return store_dir() / f"{name}.json"
 
 
 def _cpu_name() -> str:
@@ -74,8 +79,8 @@ def provenance(seconds: float, seed: int, command: str) -> dict:
 
 def save(name: str, result: dict, seconds: float, seed: int, command: str | None = None,
          folder: Path | None = None) -> Path:
-    """Write ``result`` with its provenance to ``<folder or STORE>/<name>.json``."""
-    out = (folder or STORE) / f"{name}.json"
+    """Write ``result`` with its provenance to ``<folder or store_dir()>/<name>.json``."""
+    out = (folder or store_dir()) / f"{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     record = {"name": name, "result": result,
               "provenance": provenance(seconds, seed, command or f"python -m lesson_lib precompute {name}")}

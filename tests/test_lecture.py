@@ -23,7 +23,7 @@ def cache(tmp_path, monkeypatch):
 
 @pytest.fixture()
 def store(tmp_path, monkeypatch):
-    monkeypatch.setattr(results, "STORE", tmp_path / "stored")
+    monkeypatch.setenv("LESSON_STORE", str(tmp_path / "stored"))
     return tmp_path / "stored"
 
 

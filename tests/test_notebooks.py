@@ -1,8 +1,10 @@
-"""Every lesson notebook, student and solution version, runs top to bottom in quick mode.
+"""Every lesson notebook, student and solution version, runs top to bottom in quick mode, draws no
+conclusion there, and never feeds a model tensors it built by hand (the device rule).
 
 Run times are printed (``-s``) and written to ``test-artifacts/notebook_times.json``.
 """
 
+import ast
 import json
 import os
 import time
@@ -47,6 +49,77 @@ def test_every_student_exercise_has_a_checker_and_a_solution():
         assert sum("ll.checks.check_" in c.source for c in student.cells) >= len(headers)
 
 
+def _code(path: Path) -> list[tuple[int, ast.Module]]:
+    nb = nbformat.read(path, as_version=4)
+    return [(i, ast.parse(c.source)) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+
+
+def _rooted_at_ll(func: ast.expr) -> bool:
+    while isinstance(func, ast.Attribute):
+        func = func.value
+    return isinstance(func, ast.Name) and func.id == "ll"
+
+
+def _model_names(trees) -> set[str]:
+    """Names bound to a model: ``m, _ = ll.load_base(...)``, ``m = PeftModel.from_pretrained(...)``, and so on."""
+    names = set()
+    for _, tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+                text = ast.unparse(node.value.func)
+                if text.endswith(("load_base", "from_pretrained", "lora_run")):
+                    target = node.targets[0]
+                    first = target.elts[0] if isinstance(target, ast.Tuple) else target
+                    if isinstance(first, ast.Name):
+                        names.add(first.id)
+    return names
+
+
+def _device_rule_violations(path: Path) -> list[str]:
+    inputs = {"input_ids", "attention_mask", "token_type_ids", "inputs_embeds", "labels"}
+    trees = _code(path)
+    models, found = _model_names(trees), []
+    for i, tree in trees:
+        for node in ast.walk(tree):
+            where = f"{path.parent.name}/{path.name} cell {i}: {ast.unparse(node)[:80]}"
+            named = getattr(node, "id", None) or getattr(node, "name", None)  # a Name, or an imported alias
+            if isinstance(node, (ast.Name, ast.alias)) and named == "make_loader":
+                found.append(f"{where} (batches come from ll.batch)")
+            if not isinstance(node, ast.Call):
+                continue
+            if isinstance(node.func, ast.Name) and node.func.id in models:
+                found.append(f"{where} (a model called directly; use ll.logits)")
+            if _rooted_at_ll(node.func) or ast.unparse(node.func) == "dict":
+                continue
+            if any(k.arg is None for k in node.keywords) or inputs & {k.arg for k in node.keywords}:
+                found.append(f"{where} (inputs passed by hand)")
+    return found
+
+
+def test_no_notebook_feeds_a_model_tensors_it_built_by_hand():
+    """Inputs come from ``ll.batch`` and reach a model only through the library (``ll.logits``, ``ll.latency``,
+    ``ll.evaluate`` …), which moves them to the model's device: no ``model(**batch)``, no ``make_loader``, no
+    ``input_ids=`` passed by hand. (A CPU cannot show a device mix-up; this rule prevents one.)"""
+    for path in NOTEBOOKS:
+        assert _model_names(_code(path)), f"{path.name}: found no model variable, so the check would see nothing"
+        assert _device_rule_violations(path) == []
+
+
+@pytest.mark.parametrize("source", ["model, tok = ll.load_base()\nmodel(**batch)",
+                                    "model, _ = ll.load_base()\nmodel(input_ids=ids)",
+                                    "from lesson_lib.data import make_loader", "f(**batch)",
+                                    "peft_model = PeftModel.from_pretrained(base, path)\npeft_model(x)"])
+def test_the_device_rule_check_catches_the_patterns_it_forbids(tmp_path, source):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source)]
+    nbformat.write(nb, tmp_path / "00_bad.ipynb")
+    assert _device_rule_violations(tmp_path / "00_bad.ipynb")
+
+
+CONCLUSIONS = ("best efficient method", "drops after its best size", "does not drop", "beats it", "does not beat it",
+               "changes the accuracy by", "keeps the accuracy", "gains", "carries the adaptation")
+
+
 @pytest.mark.integration
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_notebook_runs_top_to_bottom_in_quick_mode(path, tmp_path, monkeypatch):
@@ -69,3 +142,8 @@ def test_notebook_runs_top_to_bottom_in_quick_mode(path, tmp_path, monkeypatch):
     else:
         assert "❌" not in text  # unfinished exercises say ⏳, never a failure
     assert os.environ.get("LESSON_FAST") == "1"
+    assert "quick mode" in text  # the set-up cell says which mode, and that its numbers mean nothing
+    said = [c for c in CONCLUSIONS if c in text]
+    assert not said, f"quick mode printed a conclusion: {said}"
+    if any("ll.verdict(" in c.source for c in nb.cells if c.cell_type == "code"):
+        assert "(no conclusion: quick mode" in text

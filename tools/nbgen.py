@@ -49,9 +49,36 @@ def setup_cell(title: str) -> nbformat.NotebookNode:
         import torch, transformers
         import lesson_lib as ll
         print(f"lesson_lib {{ll.__version__}} | torch {{torch.__version__}} | "
-              f"transformers {{transformers.__version__}}")
-        print(f"device: {{ll.pick_device()}} | quick mode (LESSON_FAST=1): {{ll.FAST}}")
+              f"transformers {{transformers.__version__}} | device: {{ll.pick_device()}}")
+        print(ll.modes.describe())
     ''')
+
+
+TIMES = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "notebooks.json"
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
+def timing_cell(name: str, notes: str) -> nbformat.NotebookNode:
+    """The "How long this notebook takes" note, with the times measured by the benchmarks, never typed:
+    CPU mode from ``python -m benchmarks.notebooks``, GPU full mode from ``bash benchmarks/gpu_check.sh``."""
+    import json
+
+    measured = json.loads(TIMES.read_text()) if TIMES.exists() else {}
+    lines = []
+    for mode, label, command in (("cpu", "CPU mode", "python -m benchmarks.notebooks"),
+                                 ("full-gpu", "GPU, full mode", "bash benchmarks/gpu_check.sh")):
+        row = measured.get(mode, {}).get(f"{name}.ipynb")
+        if row and row.get("status") == "ok":
+            lines.append(f"- **{label}**: {_minutes(row['seconds'])} top to bottom, measured on {row['machine']} "
+                         f"(`{command}`).")
+        else:
+            lines.append(f"- **{label}**: not measured yet (`{command}` measures it).")
+    return md("⏱ **How long this notebook takes.**\n\n" + "\n".join(lines) + "\n\n" + textwrap.dedent(notes).strip()
+              + "\n\nQuick mode (`LESSON_FAST=1`) is for the tests only: it runs a few steps and its numbers mean "
+              "nothing.")
 
 
 def write(name: str, cells: list, root: Path) -> None:

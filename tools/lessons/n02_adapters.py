@@ -1,4 +1,4 @@
-from nbgen import Exercise, code, md, setup_cell
+from nbgen import Exercise, code, md, setup_cell, timing_cell
 
 CELLS = [
     md("""
@@ -13,11 +13,9 @@ CELLS = [
     never changes, so adapters plug in and out. Each adapter costs $2dm + d + m$ parameters.
     """),
     setup_cell("02 adapters"),
-    md("""
-    ⏱ **How long this notebook takes.** Quick mode (`LESSON_FAST=1`, what the tests run): 68 s top to bottom,
-    measured on a 2-core CPU with one torch thread while another job ran. Full mode on that CPU (estimated from the
-    measured seconds per step in `benchmarks/results/`): a live run in the panel (top 2 layers, 300 steps) about 2½ minutes; the all-layer adapters, 300 steps, about 7 minutes; the BBC topic adapters, 200 steps of 16 articles, about 15 minutes. After `python -m lesson_lib precompute` both trainings load from the cache in seconds.
-    On a GPU: not measured yet — no GPU was available to this project; `bash benchmarks/gpu_check.sh` measures it.
+    timing_cell("02_adapters", """
+    The long cells train the sentiment adapters on the tweets and the topic adapters on BBC News. In CPU mode
+    both go into the top two layers only (the four below are computed once per example and kept).
     """),
     md("""
     ### Exercise 2.1 — build a bottleneck adapter
@@ -84,27 +82,25 @@ CELLS = [
     ## Adapters in MiniLM
 
     From here on we use the library's version (`lesson_lib/adapter.py`, the same idea in 80 lines), so an
-    unfinished exercise never breaks the rest. Expect: 12 adapters, outputs unchanged at init, the measured
-    parameter count equal to the formula.
+    unfinished exercise never breaks the rest. `ll.recipe` says how much this notebook trains here: in full
+    mode adapters go into every layer (12 adapters, two per layer); in CPU mode into the top two layers only
+    (4 adapters), so the layers below never change and are computed once per tweet. Expect: outputs
+    unchanged at init, the measured parameter count equal to the formula.
     """),
     code("""
     import torch
-    from lesson_lib.data import make_loader
 
-    LIMIT = 400 if ll.FAST else None
-    STEPS = 8 if ll.FAST else 300
-    tweets = ll.load_task("tweets", limit=LIMIT)
+    recipe = ll.recipe("adapter")
+    print(recipe)
+    tweets = recipe.load_task()
     model, tok = ll.load_base()
-    batch = next(iter(make_loader(tweets.test, tok, 16, max_length=64)))
-    batch.pop("labels")
-    with torch.no_grad():
-        logits_before = model(**batch).logits
+    batch = ll.batch(model, tweets.test, n=16)
+    logits_before = ll.logits(model, batch)
     fingerprint = ll.checksum(model)
 
-    report = ll.inject(model, ll.AdapterConfig(bottleneck=64))
+    report = ll.inject(model, ll.AdapterConfig(bottleneck=64, layers=recipe.layers(model)))
     print(report)
-    with torch.no_grad():
-        unchanged = torch.equal(model(**batch).logits, logits_before)
+    unchanged = torch.equal(ll.logits(model, batch), logits_before)
     measured, formula = ll.count_params(model).trainable, ll.metrics.formula_for(model)
     print(f"outputs unchanged at init: {unchanged} | trainable measured {measured:,} = formula {formula:,}")
     assert unchanged and measured == formula
@@ -118,31 +114,34 @@ CELLS = [
     from lesson_lib import widgets
     live = widgets.live_training(
         {"adapters m=64": widgets.fresh(ll.AdapterConfig(bottleneck=64)), "head only": widgets.fresh("head")},
-        tweets, ll.TrainConfig(steps=STEPS, lr=3e-3, eval_every=max(STEPS // 3, 1), eval_limit=64 if ll.FAST else 256),
+        tweets, recipe.train_config(eval_every=max(recipe.steps // 3, 1), eval_limit=64 if ll.FAST else 256),
         top=2)
     live
     """),
     md("""
     Press **Train** above to watch a run live (Stop ends it cleanly). **trains in** starts at *top 2 of 6
     (fast)*: the adapters go into the top two layers only, so layers 0–3 never change and are computed once per
-    tweet and cached; each step then costs about a third of an all-layer step (see
-    `benchmarks/results/time_to_accuracy.md`). Choose *all layers* for the full method. In quick mode the next
-    cell presses Train for you; the cell after trains our all-layer model for the rest of the notebook.
+    tweet and kept; each step then costs about a third of an all-layer step. Choose *all layers* for the full
+    method (on a CPU, about three times slower per step). In quick mode the next cell presses Train for you;
+    the cell after trains the notebook's own model for the rest of the lesson.
     """),
     code("""
     if ll.FAST:
         live.start(block=True)
-        print(live.runlog.runs[-1])
+        print(live.runlog.runs[-1]["label"], f"{live.runlog.runs[-1]['accuracy']:.1%}")
     """),
     code("""
-    # ll.train(model, tweets, cfg) — or, when a lecturer stored this run (precompute), load it into `model` at once
-    history = ll.lecture.train_or_load("adapters_m64_tweets", model, tweets, ll.TrainConfig(
-        steps=STEPS, lr=1e-3, eval_every=max(STEPS // 3, 1), eval_limit=64 if ll.FAST else 256))
+    # ll.train(model, tweets, cfg) — or, when this run was stored for a lecture, load it into `model` at once
+    history = ll.lecture.train_or_load("adapters_tweets", model, tweets, recipe.train_config(
+        eval_every=max(recipe.steps // 3, 1), eval_limit=64 if ll.FAST else 256))
     print(f"run: {history.source}")
     for e in history.evals:
         print(f"step {e['step']:4d}  validation accuracy {e['accuracy']:.1%}")
-    sentiment = ll.evaluate(model, tweets.test)
-    print(f"test accuracy {sentiment['accuracy']:.1%} (chance 50%) after {history.steps[-1]} steps, {history.seconds:.0f} s")
+    sentiment = ll.evaluate(model, tweets.test, amp=False)
+    reference = ll.results.stored_row("compare_tweets", "adapter")
+    print(f"test accuracy {sentiment['accuracy']:.1%} on {sentiment['n']:,} tweets (chance 50%), "
+          f"{history.steps[-1]} steps, {history.seconds:.0f} s")
+    print(f"stored full-mode run (every layer, {reference['steps']} steps): {reference['accuracy']:.1%}")
     """),
     md("**The base model is untouched**: its fingerprint (a hash of every frozen weight) is the same as before."),
     code("""
@@ -153,21 +152,30 @@ CELLS = [
     ## Plug in, plug out: one base, two tasks
 
     A second set of adapters, with its own 5-way head, learns the BBC News topics on the *same* frozen base.
-    `set_active` switches between the tasks; each keeps its accuracy, and the base fingerprint never changes.
-    Each task is one small file on disk.
+    `set_active` switches between the tasks; each keeps its accuracy exactly (compared in fp32, see below),
+    and the base fingerprint never changes. Each task is one small file on disk.
     """),
     code("""
     import tempfile, pathlib
-    bbc = ll.load_task("bbc", limit=100 if ll.FAST else None)
-    ll.inject(model, ll.AdapterConfig(bottleneck=64), name="topic", num_labels=bbc.num_labels)
-    ll.lecture.train_or_load("adapters_m64_topic_bbc", model, bbc, ll.TrainConfig(
-        steps=5 if ll.FAST else 200, lr=1e-3, batch_size=8 if ll.FAST else 16, eval_every=0))
+    topic_recipe = ll.recipe("adapter", "bbc")
+    print(topic_recipe)
+    bbc = topic_recipe.load_task()
+    ll.inject(model, ll.AdapterConfig(bottleneck=64, layers=topic_recipe.layers(model)), name="topic",
+              num_labels=bbc.num_labels)
+    ll.lecture.train_or_load("adapters_topic_bbc", model, bbc, topic_recipe.train_config(eval_every=0))
     topic = ll.evaluate(model, bbc.test)
     print(f"tasks on this model: {list(ll.tasks(model))}, active: {ll.active_task(model)}")
-    print(f"topic test accuracy {topic['accuracy']:.1%} (chance {1 / bbc.num_labels:.0%})")
-
+    print(f"topic test accuracy {topic['accuracy']:.1%} on {topic['n']} articles (chance {1 / bbc.num_labels:.0%}); "
+          f"stored full-mode run: {ll.results.stored_row('compare_bbc', 'adapter')['accuracy']:.1%}")
+    """),
+    md("""
+    Switch back to the sentiment task and measure it again. The comparison runs in full precision
+    (`amp=False`): on a GPU, evaluation normally uses 16-bit arithmetic, which is faster but rounds a little,
+    and "exactly the same" is a claim about the computation, so we check it without that rounding.
+    """),
+    code("""
     ll.set_active(model, "default")          # the sentiment adapters and head go back in
-    again = ll.evaluate(model, tweets.test)
+    again = ll.evaluate(model, tweets.test, amp=False)
     print(f"sentiment after switching back: {again['accuracy']:.1%} (was {sentiment['accuracy']:.1%})")
     assert again["accuracy"] == sentiment["accuracy"] and ll.checksum(model) == fingerprint
 
@@ -186,7 +194,9 @@ CELLS = [
     code("""
     fresh, _ = ll.load_base()
     ll.load_adapter(fresh, tmp / "sentiment.safetensors")
-    print("reloaded sentiment adapter, test accuracy:", f"{ll.evaluate(fresh, tweets.test)['accuracy']:.1%}")
+    reloaded = ll.evaluate(fresh, tweets.test, amp=False)
+    print(f"reloaded sentiment adapter, test accuracy: {reloaded['accuracy']:.1%} (saved: {sentiment['accuracy']:.1%})")
+    assert reloaded["accuracy"] == sentiment["accuracy"]
     """),
     md("""
     ## The switchboard

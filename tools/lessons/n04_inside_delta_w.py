@@ -1,4 +1,4 @@
-from nbgen import code, md, setup_cell
+from nbgen import code, md, setup_cell, timing_cell
 
 CELLS = [
     md("""
@@ -10,33 +10,31 @@ CELLS = [
     (microsoft/LoRA#100); this one measures the same things on MiniLM, live.
     """),
     setup_cell("04 inside delta w"),
-    md("""
-    ⏱ **How long this notebook takes.** Quick mode (`LESSON_FAST=1`, what the tests run): 73 s top to bottom,
-    measured on a 2-core CPU with one torch thread while another job ran. Full mode on that CPU (estimated from the
-    measured seconds per step in `benchmarks/results/`): LoRA r = 8 and r = 64 (300 steps each) about 7 minutes each; the full fine-tune for the comparison about 11 minutes; the rank-k slider's background warm-up about 2 minutes for r = 64. After `python -m lesson_lib precompute` all three load from the cache in seconds.
-    On a GPU: not measured yet — no GPU was available to this project; `bash benchmarks/gpu_check.sh` measures it.
+    timing_cell("04_inside_delta_w", """
+    The long cells train LoRA twice (r = 8 and r = 64) and measure the accuracy at several truncated ranks.
+    The every-layer analysis with the full fine-tune beside it is computed live in full mode and shown from
+    stored full-mode results in CPU mode. The ΔW explorer evaluates every rank in the background.
     """),
     md("""
     ## Two LoRA runs: r = 8 and r = 64
 
-    Same data, same steps. If a lecturer precomputed them they are loaded; otherwise they train now
-    (quick mode: a few steps).
+    Same data, same steps, query and value matrices; `ll.recipe` says where (every layer in full mode, the top
+    two layers in CPU mode). Expect both to reach about the same test accuracy: the extra rank is not needed.
     """),
     code("""
     import numpy as np, torch
     from lesson_lib import analysis
 
-    LIMIT = 400 if ll.FAST else None
-    STEPS = 8 if ll.FAST else 300
-    tweets = ll.load_task("tweets", limit=LIMIT)
+    recipe = ll.recipe("lora")
+    print(recipe)
+    tweets = recipe.load_task()
 
-    def lora_run(r, seed=0):
-        def train_fn():
-            model, _ = ll.load_base()
-            ll.inject(model, ll.LoRAConfig(r=r, alpha=2 * r, targets=("query", "value")))
-            ll.train(model, tweets, ll.TrainConfig(steps=STEPS, lr=1e-3, seed=seed, eval_every=0))
-            return model
-        return ll.lecture.trained(f"lora_r{r}_seed{seed}_tweets", train_fn)
+    def lora_run(r):
+        model, _ = ll.load_base()
+        ll.inject(model, ll.LoRAConfig(r=r, alpha=2 * r, targets=("query", "value"), layers=recipe.layers(model)))
+        history = ll.lecture.train_or_load(f"lora_r{r}_tweets", model, tweets, recipe.train_config(eval_every=0))
+        print(f"r = {r}: {history.source}, {history.seconds:.0f} s")
+        return model
 
     model8, model64 = lora_run(8), lora_run(64)
     for name, m in (("r = 8", model8), ("r = 64", model64)):
@@ -50,40 +48,53 @@ CELLS = [
     of their energy in a handful of directions.
     """),
     code("""
+    def spectrum_table(rows):
+        print(f"{'matrix':10s} {'rank':>5s} {'eff. rank':>9s} {'energy@1':>9s} {'@2':>6s} {'@4':>6s} {'@8':>6s}")
+        for r in rows:
+            print(f"{r['name']:10s} {r['rank']:>5d} {r['effective_rank']:>9.1f} {r['energy@1']:>9.1%} "
+                  f"{r['energy@2']:>6.1%} {r['energy@4']:>6.1%} {r['energy@8']:>6.1%}")
+
     rows = analysis.spectrum_summary(analysis.delta_weights(model64), ks=(1, 2, 4, 8))
-    print(f"{'matrix':10s} {'rank':>5s} {'eff. rank':>9s} {'energy@1':>9s} {'@2':>6s} {'@4':>6s} {'@8':>6s}")
-    for r in rows:
-        print(f"{r['name']:10s} {r['rank']:>5d} {r['effective_rank']:>9.1f} {r['energy@1']:>9.1%} "
-              f"{r['energy@2']:>6.1%} {r['energy@4']:>6.1%} {r['energy@8']:>6.1%}")
+    spectrum_table(rows)
     """),
     md("""
     ## Truncate every ΔW to rank k and measure the accuracy
 
     The demonstration that a tiny rank keeps the accuracy: replace every $\\Delta W$ of the r = 64 model by
-    its best rank-k approximation (Eckart–Young) and evaluate on the test set.
+    its best rank-k approximation (the top k singular directions: no rank-k matrix is closer) and evaluate on
+    the whole test set. Rank 0 removes the update and leaves the base model with its trained head.
     """),
     code("""
-    by_rank = analysis.accuracy_by_rank(model64, tweets.test, ks=(0, 1, 4, 64) if ll.FAST else (0, 1, 2, 4, 8, 16, 64))
+    ks = (0, 1, 64) if ll.FAST else (0, 1, 2, 4, 8, 64)
+    by_rank = analysis.accuracy_by_rank(model64, tweets.test, ks=ks)
     for k, acc in by_rank.items():
         print(f"rank {k:2d}: test accuracy {acc:.1%}" + ("   (no update: base + trained head)" if k == 0 else ""))
     """),
+    code("""
+    kept = by_rank[1] - by_rank[64]
+    ll.verdict(f"Rank 1 keeps the accuracy of rank 64 to within {100 * abs(kept):.1f} points "
+               f"({by_rank[1]:.1%} vs {by_rank[64]:.1%}); the update's first direction carries the adaptation."
+               if abs(kept) <= 0.01 else
+               f"Rank 1 changes the accuracy by {100 * kept:+.1f} points ({by_rank[1]:.1%} vs {by_rank[64]:.1%}).")
+    """),
     md("""
-    ## Full fine-tuning for comparison
+    ## Every layer, and full fine-tuning beside it
 
-    Snapshot the weights, fine-tune everything for the same number of steps, and look at $W_\\text{after} - W_\\text{before}$.
+    The same analysis for LoRA in all six layers and for a full fine-tune with the same budget
+    ($W_\\text{after} - W_\\text{before}$ of the same twelve query and value matrices). This trains three
+    models on every layer: in full mode it runs now; in CPU mode it shows the stored full-mode results.
     """),
     code("""
-    def full_fine_tune_spectra():
-        full, _ = ll.load_base()
-        names = [n.replace(".base", "") for n in analysis.delta_weights(model8)]  # the same 12 query/value matrices
-        before = analysis.snapshot(full, names)
-        ll.train(full, tweets, ll.TrainConfig(steps=4 if ll.FAST else STEPS, lr=5e-5, eval_every=0))
-        return {"rows": analysis.spectrum_summary(analysis.delta_weights(full, snapshot=before))}
-
-    full_rows = ll.lecture.cached("full_ft_delta_w_tweets", full_fine_tune_spectra)["rows"]
-    print(f"full fine-tune: median effective rank of ΔW {np.median([r['effective_rank'] for r in full_rows]):.1f}"
-          f" (LoRA r=64: {np.median([r['effective_rank'] for r in rows]):.1f}); "
-          f"median energy in the top 8 directions {np.median([r['energy@8'] for r in full_rows]):.1%}")
+    every = ll.results.get("delta_w_tweets")
+    print(every["source"])
+    runs = every["runs"]
+    for key, label in (("lora_r8", "LoRA r = 8"), ("lora_r64", "LoRA r = 64"), ("full", "full fine-tuning")):
+        effective = np.median([r["effective_rank"] for r in runs[key]["spectra"]])
+        top8 = np.median([r["energy@8"] for r in runs[key]["spectra"]])
+        print(f"{label:17s} test accuracy {runs[key]['accuracy']:.1%} | median effective rank {effective:5.1f} | "
+              f"median energy in the top 8 directions {top8:.1%}")
+    print("LoRA r = 64, every layer, truncated to rank k: " +
+          "  ".join(f"k={k}: {acc:.1%}" for k, acc in every["truncation_r64"].items()))
     """),
     md("""
     ## Subspace similarity between r = 8 and r = 64 (LoRA paper, §7.2)
@@ -93,9 +104,9 @@ CELLS = [
     $\\max(i,j)/d$ for unrelated random directions.
     """),
     code("""
-    loras8, loras64 = ll.surgery.lora_modules(model8), ll.surgery.lora_modules(model64)
-    name = [n for n in loras8 if "layer.5" in n and n.endswith("value")][0]
-    grid = analysis.subspace_similarity_grid(loras8[name].lora_A.detach(), loras64[name].lora_A.detach())
+    loras8, loras64 = analysis.lora_layers(model8), analysis.lora_layers(model64)
+    name = [n for n in loras8 if n.endswith("value")][-1]   # the top layer's value matrix
+    grid = analysis.subspace_similarity_grid(loras8[name].lora_A, loras64[name].lora_A)
     print(f"{analysis.short_name(name)}: φ(A8, A64, i, j) for i = 1..8 (rows), j = 1, 2, 4, 8, 16, 64 (columns)")
     for i in range(8):
         print(f"  i = {i + 1}: " + "  ".join(f"{grid[i, j - 1]:.2f}" for j in (1, 2, 4, 8, 16, 64)))
@@ -106,9 +117,8 @@ CELLS = [
 
     Pick a layer and matrix: its singular values with the energy captured at k, the ΔW heatmap, and a rank-k slider
     that truncates *every* ΔW and measures the accuracy (on a fixed evaluation subset). The subspace-similarity
-    heatmap compares the r = 8 and r = 64 runs. Each new k costs one evaluation (about 2 s on a laptop CPU), so
-    the panel evaluates every k in the background as soon as it is shown (powers of two first); the status line
-    says how many are ready.
+    heatmap compares the r = 8 and r = 64 runs. Each new k costs one evaluation, so the panel evaluates every k
+    in the background as soon as it is shown (powers of two first); the status line says how many are ready.
     """),
     code("""
     from lesson_lib import widgets
@@ -124,12 +134,12 @@ CELLS = [
     in them? $\\|\\Delta W\\|_F / \\|U^\\top W V^\\top\\|_F$ with $U, V$ the top-r singular vectors of $\\Delta W$.
     """),
     code("""
-    for label, loras in (("r = 8", loras8), ("r = 64", loras64)):
+    short = analysis.short_name(name)
+    for r, loras in ((8, loras8), (64, loras64)):
         m = loras[name]
         dw = m.delta_weight().detach()
-        r_top = 8 if label == "r = 8" else 64
-        w = m.base.weight.detach()
-        print(f"{label}: ‖ΔW‖_F = {dw.norm():.3f}, amplification factor (top {r_top}) = "
-              f"{analysis.amplification_factor(dw, w, r_top):.2f}")
+        print(f"r = {r:2d}, {short}: ‖ΔW‖_F = {float(dw.norm()):.3f}, amplification factor (top {r}) = "
+              f"{analysis.amplification_factor(dw, m.base.weight, r):.2f} "
+              f"(LoRA in every layer, above: {every['runs'][f'lora_r{r}']['amplification'][short]:.2f})")
     """),
 ]

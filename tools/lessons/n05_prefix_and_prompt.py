@@ -1,4 +1,4 @@
-from nbgen import Exercise, code, md, setup_cell
+from nbgen import Exercise, code, md, setup_cell, timing_cell
 
 CELLS = [
     md("""
@@ -14,11 +14,10 @@ CELLS = [
     simplest relative: $P$ learned vectors inserted into the *input* embeddings only.
     """),
     setup_cell("05 prefix and prompt"),
-    md("""
-    ⏱ **How long this notebook takes.** Quick mode (`LESSON_FAST=1`, what the tests run): 87 s top to bottom,
-    measured on a 2-core CPU with one torch thread while another job ran. Full mode on that CPU (estimated from the
-    measured seconds per step in `benchmarks/results/`): a live run in the panel about 2½ minutes; prefix with the MLP, flat prefix and prompt tuning (300 steps each) about 7, 7 and 8 minutes. After `python -m lesson_lib precompute` the three trainings load from the cache in seconds.
-    On a GPU: not measured yet — no GPU was available to this project; `bash benchmarks/gpu_check.sh` measures it.
+    timing_cell("05_prefix_and_prompt", """
+    The long cells train prefix tuning with its MLP and without it (in CPU mode in the top two layers only).
+    Prompt tuning is trained live in full mode; its vectors enter below the first layer, so nothing can be
+    cached, and CPU mode shows its stored full-mode run.
     """),
     md("""
     ### Exercise 5.1 — extend the attention mask
@@ -74,26 +73,26 @@ CELLS = [
     ## Prefix tuning in MiniLM
 
     The library writes BERT's attention out (`lesson_lib/prefix.py`) and adds the prefix branch. With the
-    prefix switched off (gate 0) the written-out attention gives exactly the model's own outputs — checked here.
-    Then: P = 10 with the paper's reparameterisation (an MLP produces the prefixes; training is more stable).
+    prefix switched off (gate 0) the written-out attention gives the model's own outputs — checked here, in
+    fp32, to 1e-5 (it is the same computation in another order). Then: P = 10 with the paper's
+    reparameterisation (an MLP produces the prefixes; training is more stable), where `ll.recipe` says
+    (every layer in full mode, the top two layers in CPU mode).
     """),
     code("""
-    from lesson_lib.data import make_loader
-
-    LIMIT = 400 if ll.FAST else None
-    STEPS = 8 if ll.FAST else 300
-    tweets = ll.load_task("tweets", limit=LIMIT)
+    recipe = ll.recipe("prefix")
+    print(recipe)
+    tweets = recipe.load_task()
 
     model, tok = ll.load_base()
-    batch = next(iter(make_loader(tweets.test, tok, 16, max_length=64)))
-    batch.pop("labels")
-    with torch.no_grad():
-        base_logits = model(**batch).logits
-        ll.inject(model, ll.PrefixConfig(length=10), gates=ll.GateConfig(learned=False, value=0.0))
-        print("prefix switched off == the model's own attention:", torch.allclose(model(**batch).logits, base_logits, atol=1e-5))
+    batch = ll.batch(model, tweets.test, n=16)
+    base_logits = ll.logits(model, batch)
+    ll.inject(model, ll.PrefixConfig(length=10), gates=ll.GateConfig(learned=False, value=0.0))
+    diff = float((ll.logits(model, batch) - base_logits).abs().max())
+    print(f"prefix switched off vs the model's own attention: max |difference| = {diff:.1e} (fp32; allowed 1e-5)")
+    assert diff <= 1e-5
     ll.remove(model)
 
-    report = ll.inject(model, ll.PrefixConfig(length=10, reparam=True, reparam_hidden=128))
+    report = ll.inject(model, ll.PrefixConfig(length=10, reparam=True, reparam_hidden=128, layers=recipe.layers(model)))
     print(report)
     print("measured", ll.count_params(model).trainable, "= formula", ll.metrics.formula_for(model))
     """),
@@ -102,49 +101,58 @@ CELLS = [
     live = widgets.live_training(
         {"prefix P=10 (MLP)": widgets.fresh(ll.PrefixConfig(length=10, reparam=True)),
          "prefix P=30 (MLP)": widgets.fresh(ll.PrefixConfig(length=30, reparam=True))},
-        tweets, ll.TrainConfig(steps=STEPS, lr=1e-3, eval_every=max(STEPS // 3, 1), eval_limit=64 if ll.FAST else 256),
+        tweets, recipe.train_config(eval_every=max(recipe.steps // 3, 1), eval_limit=64 if ll.FAST else 256),
         top=2)
     live
     """),
     md("""
     Press **Train** to watch prefix tuning learn. **trains in** starts at *top 2 of 6 (fast)*: prefixes only in
-    layers 4–5, the layers below cached once per tweet; *all layers* is the paper's setting (slower per step).
-    The learning rate matters more here than for LoRA: at 5e-3 the reparameterised prefix collapsed to chance in
-    our runs, 1e-3 learns. Quick mode presses Train once for you.
+    layers 4–5, the layers below computed once per tweet and kept; *all layers* is the paper's setting (slower
+    per step). The learning rate matters more here than for LoRA: try the **lr** menu. Quick mode presses Train
+    once for you.
     """),
     code("""
     if ll.FAST:
         live.start(block=True)
-        print(live.runlog.runs[-1])
+        print(live.runlog.runs[-1]["label"], f"{live.runlog.runs[-1]['accuracy']:.1%}")
+    """),
+    md("""
+    Train the notebook's prefix, then **fold** it: the MLP is only a way to learn the prefixes; once trained,
+    its output (the prefix keys and values) is all the model needs, so we compute it once and throw the MLP
+    away. Folding does not change the computation, so the test accuracy must stay exactly the same — checked
+    in full precision (`amp=False`: on a GPU, evaluation normally rounds to 16 bits, and the folded prefix
+    would be rounded at another place than the MLP's output).
     """),
     code("""
-    # ll.train(model, tweets, cfg) — or, when a lecturer stored this run (precompute), load it into `model` at once
-    history = ll.lecture.train_or_load("prefix_p10_mlp_tweets", model, tweets, ll.TrainConfig(
-        steps=STEPS, lr=1e-3, eval_every=max(STEPS // 3, 1), eval_limit=64 if ll.FAST else 256))
+    # ll.train(model, tweets, cfg) — or, when this run was stored for a lecture, load it into `model` at once
+    history = ll.lecture.train_or_load("prefix_p10_mlp_tweets", model, tweets, recipe.train_config(
+        eval_every=max(recipe.steps // 3, 1), eval_limit=64 if ll.FAST else 256))
     print(f"run: {history.source}")
     for e in history.evals:
         print(f"step {e['step']:4d}  validation accuracy {e['accuracy']:.1%}")
-    prefix_acc = ll.evaluate(model, tweets.test)["accuracy"]
+    prefix_acc = ll.evaluate(model, tweets.test, amp=False)["accuracy"]
     removed = ll.fold_prefix(model)
-    folded_acc = ll.evaluate(model, tweets.test)["accuracy"]
-    print(f"test accuracy {prefix_acc:.1%}; folding the MLP away removed {removed:,} parameters, "
-          f"keeps {ll.count_params(model).by_method['prefix']:,} prefix numbers, accuracy after folding {folded_acc:.1%}")
+    folded_acc = ll.evaluate(model, tweets.test, amp=False)["accuracy"]
+    reference = ll.results.stored_row("compare_tweets", "prefix")
+    print(f"test accuracy {prefix_acc:.1%} (stored full-mode run, every layer: {reference['accuracy']:.1%}); "
+          f"folding the MLP away removed {removed:,} parameters, keeps {ll.count_params(model).by_method['prefix']:,} "
+          f"prefix numbers, accuracy after folding {folded_acc:.1%}")
     assert folded_acc == prefix_acc
     """),
     md("""
     ### Why the MLP? The same learning rate, without it
 
     Li & Liang found that optimising the prefix directly is unstable; the MLP makes training smoother.
-    Here: the flat prefix (no MLP) trained with the same learning rate and the same steps. (Measured on tweets,
-    60 steps: with the MLP 80 % at lr 1e-3; without it 66 % at 3e-3 and 82 % only at 3e-2 — the flat prefix
-    needs a 30× larger step, and the MLP version collapses to chance at 5e-3. Learning rates matter here.)
+    Here: the flat prefix (no MLP), trained with the same learning rate and the same steps as the MLP version.
+    (On the tweets the flat prefix needs a much larger step: its own recipe uses 3e-2, thirty times more; try it
+    in the panel above with the **lr** menu.)
     """),
     code("""
     flat, _ = ll.load_base()
-    ll.inject(flat, ll.PrefixConfig(length=10, reparam=False))
-    ll.lecture.train_or_load("prefix_p10_flat_tweets", flat, tweets, ll.TrainConfig(steps=STEPS, lr=1e-3, eval_every=0))
+    ll.inject(flat, ll.PrefixConfig(length=10, reparam=False, layers=recipe.layers(flat)))
+    ll.lecture.train_or_load("prefix_p10_flat_tweets", flat, tweets, recipe.train_config(eval_every=0))
     flat_acc = ll.evaluate(flat, tweets.test)["accuracy"]
-    print(f"same lr 1e-3, {STEPS} steps: with the MLP {prefix_acc:.1%}, flat prefix {flat_acc:.1%}")
+    print(f"same lr {recipe.lr:g}, {recipe.steps} steps: with the MLP {prefix_acc:.1%}, flat prefix {flat_acc:.1%}")
     """),
     md("""
     ## How much attention do real tokens pay to the prefix?
@@ -156,9 +164,8 @@ CELLS = [
     layers = [m for m in model.modules() if isinstance(m, ll.prefix.PrefixAttention)]
     for layer in layers:
         layer.keep_attention = True
-    with torch.no_grad():
-        model(**batch)
-    real = batch["attention_mask"].bool()                              # (B, T) queries that are real tokens
+    ll.logits(model, batch)                                            # one forward pass; each layer keeps its weights
+    real = batch["attention_mask"].bool().to(layers[0].last_attention.device)  # (B, T) queries that are real tokens
     for layer in layers:
         share = layer.last_attention[..., :layer.length].sum(-1)      # (B, heads, T)
         share = share.mean(1)[real].mean()
@@ -170,14 +177,25 @@ CELLS = [
 
     P = 10 learned input vectors (inserted right after [CLS]). Far fewer parameters than prefix tuning — and
     usually a lower accuracy on a small model, as Lester et al. found for models below billions of parameters.
+    The prompt enters below the first layer, so every layer must run at every step: in full mode it trains now,
+    in CPU mode this is the stored full-mode run.
     """),
     code("""
-    prompt_model, _ = ll.load_base()
-    ll.inject(prompt_model, ll.PromptConfig(length=10))
-    ll.lecture.train_or_load("prompt_p10_tweets", prompt_model, tweets, ll.TrainConfig(steps=STEPS, lr=3e-2, eval_every=0))
-    prompt_acc = ll.evaluate(prompt_model, tweets.test)["accuracy"]
-    for name, m, acc in (("prefix (folded)", model, folded_acc), ("prompt", prompt_model, prompt_acc)):
-        c = ll.count_params(m)
-        print(f"{name:16s} trainable {c.trainable:>7,} (method {c.trainable - c.by_method['head']:>6,})  test accuracy {acc:.1%}")
+    prompt_recipe = ll.recipe("prompt")
+    print(prompt_recipe)
+    if prompt_recipe.live:
+        prompt_model, _ = ll.load_base()
+        ll.inject(prompt_model, ll.PromptConfig(length=10))
+        ll.lecture.train_or_load("prompt_p10_tweets", prompt_model, tweets, prompt_recipe.train_config(eval_every=0))
+        prompt = {"accuracy": ll.evaluate(prompt_model, tweets.test)["accuracy"],
+                  "trainable": ll.count_params(prompt_model).trainable}
+    else:
+        prompt = ll.results.stored_row("compare_tweets", "prompt")
+        print(ll.results.label(ll.results.load("compare_tweets")))
+    head = ll.count_params(model).by_method["head"]
+    print(f"{'prefix (folded)':16s} trainable {ll.count_params(model).trainable:>7,} "
+          f"(method {ll.count_params(model).trainable - head:>6,})  test accuracy {folded_acc:.1%}")
+    print(f"{'prompt':16s} trainable {prompt['trainable']:>7,} (method {prompt['trainable'] - head:>6,})  "
+          f"test accuracy {prompt['accuracy']:.1%}")
     """),
 ]
