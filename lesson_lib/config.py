@@ -149,6 +149,10 @@ class TrainConfig:
                  layers once per example and cache them (exact; see lesson_lib/fast.py); False: always
                  the plain loop; True: the fast path, or an error saying why it cannot apply
     threads      CPU threads while training (None: torch's setting); 1 is fastest on a busy, shared machine
+    schedule     "linear": the learning rate rises over the first tenth of the steps, then falls linearly to
+                 almost zero at the last step (the usual fine-tuning schedule; the end of training is calm,
+                 so the final accuracy does not depend on where a noisy step happened to land);
+                 "constant": ``lr`` at every step
     """
 
     steps: int = 200
@@ -164,6 +168,7 @@ class TrainConfig:
     progress: bool = True
     fast: bool | None = None
     threads: int | None = None
+    schedule: str = "linear"
 
     def __post_init__(self) -> None:
         if not isinstance(self.steps, int) or self.steps <= 0:
@@ -177,6 +182,8 @@ class TrainConfig:
             _positive("time_budget", self.time_budget, "Give seconds, or None for no limit.")
         if self.fast not in (None, True, False):
             raise ValueError(f"fast must be None (auto), True or False, got {self.fast!r}.")
+        if self.schedule not in ("linear", "constant"):
+            raise ValueError(f"schedule must be 'linear' or 'constant', got {self.schedule!r}.")
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads <= 0):
             raise ValueError(f"threads must be a positive integer or None, got {self.threads!r}.")
         if self.device not in (None, "auto", "cpu", "cuda", "mps") and not str(self.device).startswith("cuda:"):

@@ -156,6 +156,7 @@ def train(model: nn.Module, task: Task, cfg: TrainConfig | None = None, callback
         model.to(pick_device(cfg.device))
     device = model_device(model)
     opt = torch.optim.AdamW(trainable_parameters(model), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(cfg))
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and not torch.cuda.is_bf16_supported())
     eval_split = task.val.subset(cfg.eval_limit, seed=cfg.seed) if cfg.eval_limit else task.val
     feed, path = _feed(model, task, eval_split, tok, cfg, device)
@@ -165,7 +166,7 @@ def train(model: nn.Module, task: Task, cfg: TrainConfig | None = None, callback
     start = time.perf_counter()
     with _threads(cfg.threads):
         try:
-            _loop(model, opt, scaler, feed, cfg, device, callbacks, history, start)
+            _loop(model, opt, sched, scaler, feed, cfg, device, callbacks, history, start)
         except KeyboardInterrupt:
             history.stopped = "interrupted"
         finally:
@@ -176,7 +177,19 @@ def train(model: nn.Module, task: Task, cfg: TrainConfig | None = None, callback
     return history
 
 
-def _loop(model, opt, scaler, feed, cfg, device, callbacks, history, start) -> None:
+def lr_factor(cfg: TrainConfig):
+    """The learning rate at optimizer step t (t = 0, 1, …) is ``cfg.lr × factor(t)``.
+
+    "linear": warm up over the first tenth of the steps (at least one), then fall linearly; the last step
+    still moves (factor 1 / (steps − warm-up + 1)). "constant": 1 throughout.
+    """
+    if cfg.schedule == "constant":
+        return lambda t: 1.0
+    warm = max(1, round(0.1 * cfg.steps))
+    return lambda t: (t + 1) / warm if t + 1 <= warm else (cfg.steps - t) / (cfg.steps - warm + 1)
+
+
+def _loop(model, opt, sched, scaler, feed, cfg, device, callbacks, history, start) -> None:
     model.train()
     batches = feed.batches()
     for step in range(1, cfg.steps + 1):
@@ -187,6 +200,7 @@ def _loop(model, opt, scaler, feed, cfg, device, callbacks, history, start) -> N
         scaler.scale(loss).backward()
         scaler.step(opt)
         scaler.update()
+        sched.step()
         history.steps.append(step)
         history.losses.append(float(loss.detach()))
         _emit(callbacks, "on_step", step, history.losses[-1], history)

@@ -96,3 +96,22 @@ def test_short_full_fine_tune_on_real_tweets_beats_chance():
     assert sum(h.losses[-10:]) / 10 < sum(h.losses[:10]) / 10
     assert after["loss"] < before["loss"]
     assert after["accuracy"] > 0.65, (before, after)
+
+
+def test_linear_schedule_warms_up_then_decays_and_constant_keeps_the_rate():
+    from lesson_lib.train import lr_factor
+
+    f = lr_factor(ll.TrainConfig(steps=100))
+    factors = [f(t) for t in range(100)]
+    assert factors[:10] == [(t + 1) / 10 for t in range(10)] and factors[9] == 1.0
+    assert all(a > b for a, b in zip(factors[9:], factors[10:])) and 0 < factors[-1] < 0.02
+    assert {lr_factor(ll.TrainConfig(steps=100, schedule="constant"))(t) for t in range(100)} == {1.0}
+    with pytest.raises(ValueError, match="schedule"):
+        ll.TrainConfig(schedule="cosine")
+    model, _ = ll.load_base(tiny=True)
+    ll.inject(model, ll.LoRAConfig(r=2))
+    seen = []
+    opt_lrs = type("C", (), {"on_step": lambda self, step, loss, h: seen.append(step)})()
+    ll.train(model, tiny_task(n=32), ll.TrainConfig(steps=5, batch_size=8, eval_every=0, progress=False),
+             callbacks=[opt_lrs])
+    assert seen == [1, 2, 3, 4, 5]
