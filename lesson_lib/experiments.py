@@ -140,12 +140,12 @@ def method_configs(method: str, size: int | None = None, layers=None):
 
 
 def build(method: str, task: Task, size: int | None = None, model_name: str | None = None, layers=None,
-          tiny: bool = False, top: int | None = None):
+          tiny: bool = False, top: int | None = None, seed: int = 0):
     """A fresh base model with ``method`` added (``"full"``: nothing frozen; ``"head"``: base frozen).
 
     ``top=k`` puts the method in the top k layers (full fine-tuning: trains only those); ``tiny=True`` uses
     the tiny random-weight BERT (smoke tests), as ``load_base(tiny=True)``."""
-    model, _ = load_base(model_name, num_labels=task.num_labels, tiny=tiny)
+    model, _ = load_base(model_name, num_labels=task.num_labels, tiny=tiny, seed=seed)
     if top is not None:
         n = len(layers_of(model))
         layers = tuple(range(n - top, n))
@@ -158,7 +158,7 @@ def build(method: str, task: Task, size: int | None = None, model_name: str | No
                 layers_of(model)[i].requires_grad_(True)
     else:
         cfg, gates = method_configs(method, size, layers)
-        inject(model, cfg, gates=gates)
+        inject(model, cfg, gates=gates, seed=seed)
     return model
 
 
@@ -189,7 +189,7 @@ def run_method(method: str, task: Task, steps: int = 200, size: int | None = Non
                test_limit: int | None = None, layers=None, tiny: bool = False, top: int | None = None,
                progress: bool = False) -> tuple[RunResult, object]:
     """Train ``method`` on ``task`` for ``steps`` steps from a fresh model; measure on the (balanced) test split."""
-    model = build(method, task, size, model_name, layers, tiny, top)
+    model = build(method, task, size, model_name, layers, tiny, top, seed)
     lr = lr or LEARNING_RATES[method]
     cfg = TrainConfig(steps=steps, lr=lr, batch_size=batch_size, seed=seed, eval_every=0, progress=progress)
     start = time.perf_counter()

@@ -37,9 +37,10 @@ class LoRALinear(nn.Module):
         self.base = base
         self.r = r
         self.scaling = alpha / (math.sqrt(r) if rslora else r)
-        self.lora_A = nn.Parameter(torch.empty(r, d_in, device=base.weight.device, dtype=base.weight.dtype))
+        a = torch.empty(r, d_in)  # drawn on the CPU, so a seed gives the same A on every device
+        nn.init.kaiming_uniform_(a, a=math.sqrt(5))  # the same init as nn.Linear and PEFT
+        self.lora_A = nn.Parameter(a.to(base.weight.device, base.weight.dtype))
         self.lora_B = nn.Parameter(torch.zeros(d_out, r, device=base.weight.device, dtype=base.weight.dtype))
-        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))  # the same init as nn.Linear and PEFT
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.gate: nn.Module | None = None
         self.merged = False

@@ -18,10 +18,11 @@ class SoftPrompt(nn.Module):
 
     method = "prompt"
 
-    def __init__(self, word_embeddings: nn.Embedding, length: int, init: str = "vocab", seed: int = 0):
+    def __init__(self, word_embeddings: nn.Embedding, length: int, init: str = "vocab", seed: int | None = None):
         super().__init__()
         d, weight = word_embeddings.embedding_dim, word_embeddings.weight
-        g = torch.Generator().manual_seed(seed)
+        # seed None: torch's random state, which ll.inject seeds
+        g = None if seed is None else torch.Generator().manual_seed(seed)
         if init == "vocab":  # start from the embeddings of random real tokens (Lester et al.'s best init)
             ids = torch.randint(1000 if word_embeddings.num_embeddings > 2000 else 0,
                                 word_embeddings.num_embeddings, (length,), generator=g)

@@ -390,11 +390,13 @@ def _begin_task(model: nn.Module, st: _State, name: str, num_labels: int | None)
 
 
 def inject(model: nn.Module, configs, gates: GateConfig | None = None, name: str | None = None,
-           num_labels: int | None = None) -> InjectReport:
+           num_labels: int | None = None, seed: int = 0) -> InjectReport:
     """Add one method, or several at once (UniPELT, with ``gates``), to ``model``; freeze the rest.
 
     ``name`` starts a new task (its own method modules and head, on the same frozen base) or adds
-    to the active one. On any error the model is left exactly as it was.
+    to the active one. The new modules' random initial values come from ``seed`` alone (not from
+    whatever random numbers were drawn before), so the same call gives the same model, on any device.
+    On any error the model is left exactly as it was.
     """
     arch, configs = arch_for(model), _as_list(configs)
     st = _state(model)
@@ -417,13 +419,17 @@ def inject(model: nn.Module, configs, gates: GateConfig | None = None, name: str
         for path, head in task.head.items():
             model.get_submodule(path)  # exists
             _set(model, path, head)
-        for cfg in configs:
-            for entry, layer in _PLANNERS[METHOD_OF[type(cfg)]](model, arch, cfg):
-                entry.module.train(model.training)  # new modules start in train mode; follow the model
-                _put(entry, entry.module)
-                if isinstance(entry.module, SoftPrompt):
-                    entry.module.attach(model.get_submodule(arch.backbone))
-                added.append((entry, layer))
+        with torch.random.fork_rng(devices=[]):  # new modules are made on the CPU from this seed, then moved
+            torch.manual_seed(seed)
+            for cfg in configs:
+                for entry, layer in _PLANNERS[METHOD_OF[type(cfg)]](model, arch, cfg):
+                    entry.module.train(model.training)  # new modules start in train mode; follow the model
+                    _put(entry, entry.module)
+                    if isinstance(entry.module, SoftPrompt):
+                        entry.module.attach(model.get_submodule(arch.backbone))
+                    added.append((entry, layer))
+            if gates is not None:
+                _add_gates(model, [(e.module, i) for e, i in added], gates)
     except Exception:
         for entry, _ in reversed(added):
             _put(entry, entry.original)
@@ -434,8 +440,6 @@ def inject(model: nn.Module, configs, gates: GateConfig | None = None, name: str
             for m in merged:
                 m.merge()
         raise
-    if gates is not None:
-        _add_gates(model, [(e.module, i) for e, i in added], gates)
     task.configs += configs
     task.entries += [e for e, _ in added]
     task.train_layernorm |= any(getattr(c, "train_layernorm", False) for c in configs)

@@ -277,7 +277,7 @@ def fresh(configs, tiny: bool = False, num_labels: int = 2, gates=None, seed: in
                 for i in layers:
                     layers_of(model)[i].requires_grad_(True)
         else:
-            surgery.inject(model, _restricted(configs, layers), gates=gates)
+            surgery.inject(model, _restricted(configs, layers), gates=gates, seed=seed)
         return model
 
     make.n_layers = _n_layers(tiny)

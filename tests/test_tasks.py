@@ -10,7 +10,7 @@ from lesson_lib.tiny import tiny_batch, tiny_task
 
 from .conftest import same_snapshot, snapshot
 
-TRAIN = ll.TrainConfig(steps=40, lr=1e-2, batch_size=16, eval_every=0, progress=False)
+TRAIN = ll.TrainConfig(steps=40, lr=1e-2, batch_size=16, eval_every=0, progress=False, schedule="constant")
 
 
 def logits(model, batch=None):

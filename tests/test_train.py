@@ -1,6 +1,7 @@
 """The training loop: callbacks, stopping, time budget, Ctrl-C, evaluation; one real short fine-tune."""
 
 import pytest
+import torch
 
 import lesson_lib as ll
 from lesson_lib.tiny import tiny_task
@@ -115,3 +116,31 @@ def test_linear_schedule_warms_up_then_decays_and_constant_keeps_the_rate():
     ll.train(model, tiny_task(n=32), ll.TrainConfig(steps=5, batch_size=8, eval_every=0, progress=False),
              callbacks=[opt_lrs])
     assert seen == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("method", ["lora", "adapter", "prefix", "prompt", "unipelt"])
+def test_the_same_seeds_give_the_same_run_whatever_was_drawn_before(method):
+    """Every initialisation the library does comes from a seed, not from torch's global random state."""
+    from lesson_lib.experiments import run_method
+
+    task = tiny_task(n=32)
+    runs = []
+    for draws in (0, 3):
+        torch.rand(draws)  # some unrelated random numbers drawn in between
+        res, model = run_method(method, task, steps=3, batch_size=8, tiny=True, seed=0)
+        runs.append((res.loss, {k: v.clone() for k, v in model.state_dict().items()}))
+    assert runs[0][0] == runs[1][0]
+    assert all(torch.equal(v, runs[1][1][k]) for k, v in runs[0][1].items())
+    other, _ = run_method(method, task, steps=3, batch_size=8, tiny=True, seed=1)
+    assert other.loss != runs[0][0]
+
+
+def test_inject_with_a_seed_gives_the_same_modules_and_another_seed_others():
+    a, b, c = (ll.load_base(tiny=True)[0] for _ in range(3))
+    for model, seed in ((a, 0), (b, 0), (c, 5)):
+        torch.rand(7)
+        ll.inject(model, [ll.LoRAConfig(r=2), ll.AdapterConfig(bottleneck=4, init="normal"), ll.PrefixConfig(length=2)],
+                  gates=ll.GateConfig(), seed=seed)
+    sa, sb, sc = (m.state_dict() for m in (a, b, c))
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert any(not torch.equal(sa[k], sc[k]) for k in sa if "lora_A" in k)
