@@ -9,15 +9,49 @@ hurry set ``LESSON_FAST=1`` to run the same notebooks with fewer steps and small
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 from dataclasses import dataclass
 
 FAST: bool = os.environ.get("LESSON_FAST", "0").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def _positive(name: str, value: float, hint: str = "") -> None:
-    if value is None or value <= 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}. {hint}".strip())
+    """A finite number > 0 (nan and inf are refused: nan · 0 is nan, and an infinite step ruins every weight)."""
+    if not _real(value) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}. {hint}".strip())
+
+
+def _count(cfg, name: str, what: str, hint: str = "", minimum: int = 1) -> None:
+    """``cfg.<name>`` must be a whole number ≥ minimum; any integral type (numpy's too) is stored as an int."""
+    value = getattr(cfg, name)
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
+        need = "a positive integer" if minimum == 1 else f"an integer ≥ {minimum}"
+        raise ValueError(f"{what} must be {need}, got {value!r}. {hint}".strip())
+    object.__setattr__(cfg, name, int(value))
+
+
+def _layers(cfg) -> None:
+    """``layers`` is None (every layer) or a non-empty tuple of distinct layer indices counted from 0."""
+    layers = cfg.layers
+    if layers is None:
+        return
+    if isinstance(layers, (str, bytes)) or not hasattr(layers, "__iter__"):
+        raise ValueError(f"layers must be None (every layer) or a tuple of layer indices like (4, 5), got {layers!r}.")
+    layers = tuple(layers)
+    if not layers:
+        raise ValueError("layers=() names no layer, so nothing would be added; use None for every layer, "
+                         "or name some, e.g. layers=(4, 5).")
+    if not all(isinstance(i, numbers.Integral) and not isinstance(i, bool) and i >= 0 for i in layers):
+        raise ValueError(f"layers must be layer indices counted from 0 (0, 1, 2, …), got {layers!r}.")
+    if len(set(layers)) != len(layers):
+        raise ValueError(f"layers lists a layer twice: {layers!r}; name each layer once.")
+    object.__setattr__(cfg, "layers", tuple(int(i) for i in layers))
 
 
 @dataclass(frozen=True)
@@ -39,16 +73,16 @@ class LoRAConfig:
     layers: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.r, int) or self.r <= 0:
-            raise ValueError(f"LoRA rank r must be a positive integer, got {self.r!r}. Try r=8.")
+        _count(self, "r", "LoRA rank r", "Try r=8.")
         _positive("LoRA alpha", self.alpha, "Try alpha = 2 * r.")
-        if not 0.0 <= self.dropout < 1.0:
+        if not _real(self.dropout) or not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"LoRA dropout must be in [0, 1), got {self.dropout!r}.")
         if isinstance(self.targets, str) or not self.targets:
             raise ValueError(
                 f"targets must be a non-empty tuple of names, e.g. ('query', 'value'), got {self.targets!r}."
             )
         object.__setattr__(self, "targets", tuple(self.targets))
+        _layers(self)
 
     @property
     def scaling(self) -> float:
@@ -75,14 +109,14 @@ class AdapterConfig:
     layers: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.bottleneck, int) or self.bottleneck <= 0:
-            raise ValueError(f"adapter bottleneck must be a positive integer, got {self.bottleneck!r}. Try 64.")
+        _count(self, "bottleneck", "adapter bottleneck", "Try 64.")
         if self.placement not in ("houlsby", "pfeiffer"):
             raise ValueError(f"placement must be 'houlsby' or 'pfeiffer', got {self.placement!r}.")
         if self.activation not in ("gelu", "relu", "tanh"):
             raise ValueError(f"activation must be 'gelu', 'relu' or 'tanh', got {self.activation!r}.")
         if self.init not in ("zeros", "normal"):
             raise ValueError(f"init must be 'zeros' or 'normal', got {self.init!r}.")
+        _layers(self)
 
 
 @dataclass(frozen=True)
@@ -100,10 +134,9 @@ class PrefixConfig:
     layers: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.length, int) or self.length <= 0:
-            raise ValueError(f"prefix length must be a positive integer, got {self.length!r}. Try 10.")
-        if not isinstance(self.reparam_hidden, int) or self.reparam_hidden <= 0:
-            raise ValueError(f"reparam_hidden must be a positive integer, got {self.reparam_hidden!r}.")
+        _count(self, "length", "prefix length", "Try 10.")
+        _count(self, "reparam_hidden", "reparam_hidden")
+        _layers(self)
 
 
 @dataclass(frozen=True)
@@ -114,8 +147,7 @@ class PromptConfig:
     init: str = "vocab"  # "vocab": start from embeddings of random real tokens; "normal": small noise
 
     def __post_init__(self) -> None:
-        if not isinstance(self.length, int) or self.length <= 0:
-            raise ValueError(f"prompt length must be a positive integer, got {self.length!r}. Try 10.")
+        _count(self, "length", "prompt length", "Try 10.")
         if self.init not in ("vocab", "normal"):
             raise ValueError(f"init must be 'vocab' or 'normal', got {self.init!r}.")
 
@@ -132,7 +164,7 @@ class GateConfig:
     value: float = 1.0
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.value <= 1.0:
+        if not _real(self.value) or not 0.0 <= self.value <= 1.0:
             raise ValueError(f"a gate value must be in [0, 1], got {self.value!r}.")
 
 
@@ -171,21 +203,24 @@ class TrainConfig:
     schedule: str = "linear"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.steps, int) or self.steps <= 0:
-            raise ValueError(f"steps must be a positive integer, got {self.steps!r}.")
+        _count(self, "steps", "steps")
         _positive("lr", self.lr, "A typical value is 1e-3 for PEFT methods, 5e-5 for full fine-tuning.")
-        if not isinstance(self.batch_size, int) or self.batch_size <= 0:
-            raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}.")
-        if self.eval_every < 0:
-            raise ValueError(f"eval_every must be >= 0, got {self.eval_every!r}.")
+        _count(self, "batch_size", "batch_size")
+        _count(self, "eval_every", "eval_every", "0 evaluates only at the end.", minimum=0)
+        if self.eval_limit is not None:
+            _count(self, "eval_limit", "eval_limit", "It is the number of validation examples evaluated during "
+                   "training (at least one per class), or None for the whole validation split.")
+        if not _real(self.weight_decay) or not math.isfinite(self.weight_decay) or self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be a finite number ≥ 0, got {self.weight_decay!r}.")
+        _count(self, "seed", "seed", minimum=0)
         if self.time_budget is not None:
             _positive("time_budget", self.time_budget, "Give seconds, or None for no limit.")
         if self.fast not in (None, True, False):
             raise ValueError(f"fast must be None (auto), True or False, got {self.fast!r}.")
         if self.schedule not in ("linear", "constant"):
             raise ValueError(f"schedule must be 'linear' or 'constant', got {self.schedule!r}.")
-        if self.threads is not None and (not isinstance(self.threads, int) or self.threads <= 0):
-            raise ValueError(f"threads must be a positive integer or None, got {self.threads!r}.")
+        if self.threads is not None:
+            _count(self, "threads", "threads (or None)")
         if self.device not in (None, "auto", "cpu", "cuda", "mps") and not str(self.device).startswith("cuda:"):
             raise ValueError(f"device must be None (where the model is), 'auto', 'cpu', 'cuda' or 'mps', "
                              f"got {self.device!r}.")

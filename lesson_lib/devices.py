@@ -74,7 +74,7 @@ def batch(model: nn.Module, data, n: int = 16, tokenizer=None, max_length: int |
     (default: the split's budget, else 128).
     """
     from .data import Split
-    from .models import tokenizer_for
+    from .models import token_budget, tokenizer_for
 
     if isinstance(data, str):
         raise ValueError("give a list of texts (['a great flight']) or a Split (task.test), not one string")
@@ -86,7 +86,8 @@ def batch(model: nn.Module, data, n: int = 16, tokenizer=None, max_length: int |
     if not texts:
         raise ValueError("no texts to make a batch of: give a non-empty list or Split")
     tok = tokenizer or tokenizer_for(model)
-    enc = tok(list(texts), padding=True, truncation=True, max_length=max_length or 128, return_tensors="pt")
+    enc = tok(list(texts), padding=True, truncation=True, max_length=token_budget(model, max_length or 128),
+              return_tensors="pt")
     return to_model(model, dict(enc))
 
 

@@ -36,33 +36,47 @@ class Gate(nn.Module):
         return g
 
 
-def gates_of(model: nn.Module, layers: list[nn.Module]) -> dict[str, list[Gate | None]]:
-    """{method: [gate of layer 0, gate of layer 1, …]} for every gated method in ``model``."""
-    out: dict[str, list[Gate | None]] = {}
+def gates_of(model: nn.Module, layers: list[nn.Module]) -> dict[str, list[list[Gate]]]:
+    """{method: [gates of layer 0, gates of layer 1, …]}, each a list (usually one gate; two when a method's
+    targets in that layer read inputs of two widths, e.g. LoRA on query (d) and on ffn_output (4d))."""
+    out: dict[str, list[list[Gate]]] = {}
     for i, layer in enumerate(layers):
         for module in layer.modules():
             gate = getattr(module, "gate", None)
             if isinstance(gate, Gate):
-                out.setdefault(module.method, [None] * len(layers))[i] = gate
+                per_layer = out.setdefault(module.method, [[] for _ in layers])[i]
+                if not any(g is gate for g in per_layer):  # a gate shared by query and value counts once
+                    per_layer.append(gate)
     return out
 
 
-def set_gate_values(gates: dict[str, list[Gate | None]], **values) -> None:
+def layer_values(gates: dict[str, list[list[Gate]]]) -> dict[str, list[float]]:
+    """Each method's gate value per layer after the last forward pass (the mean over the layer's gates and
+    the batch); NaN for a layer without the method."""
+    def value(gs: list[Gate]) -> float:
+        seen = [float(g.last.mean()) for g in gs if g.last is not None]
+        return sum(seen) / len(seen) if seen else float("nan")
+
+    return {m: [value(gs) for gs in layers] for m, layers in gates.items()}
+
+
+def set_gate_values(gates: dict[str, list[list[Gate]]], **values) -> None:
     """Fix gates by hand: ``adapter=0.0`` (every layer) or ``lora=[1, 1, 0, 0, 1, 1]`` (one per layer).
 
-    ``None`` hands a learned gate back to its Linear layer.
+    ``None`` hands a learned gate back to its Linear layer. Every value is checked before any gate changes.
     """
+    plan = []
     for method, value in values.items():
         if method not in gates:
             raise ValueError(f"no gated {method!r} in this model; gated methods: {sorted(gates)}")
         per_layer = value if isinstance(value, (list, tuple)) else [value] * len(gates[method])
         if len(per_layer) != len(gates[method]):
             raise ValueError(f"{method}: give one value or {len(gates[method])} values (one per layer)")
-        for gate, v in zip(gates[method], per_layer):
-            if gate is None:
-                continue
-            if v is not None and not 0.0 <= float(v) <= 1.0:
-                raise ValueError(f"gate values must be in [0, 1], got {v!r}")
-            if v is None and gate.linear is None:
+        for layer_gates, v in zip(gates[method], per_layer):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= float(v) <= 1.0):
+                raise ValueError(f"gate values must be numbers in [0, 1] (or None: as learned), got {v!r}")
+            if v is None and any(g.linear is None for g in layer_gates):
                 raise ValueError(f"the {method} gates were made with learned=False; give a number")
-            gate.fixed = None if v is None else float(v)
+            plan += [(g, v) for g in layer_gates]
+    for gate, v in plan:
+        gate.fixed = None if v is None else float(v)

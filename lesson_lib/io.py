@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -97,36 +98,75 @@ def _describe(model: nn.Module) -> dict:
 
 # --- saving ---------------------------------------------------------------------------------------------
 
+def _digest(tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 of every tensor's name, dtype, shape and bytes, in name order: changes if any byte does."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
 def save_adapter(model: nn.Module, path: str | Path) -> int:
-    """Write the active task to ``path`` (one .safetensors file); returns its size in bytes."""
+    """Write the active task to ``path`` (one .safetensors file); returns its size in bytes.
+
+    The file's description carries a SHA-256 checksum of its tensors, so a file damaged later (bytes
+    flipped on a disk or in a copy) is refused by ``load_adapter`` instead of loading wrong weights.
+    """
     if not surgery.configs_of(model):
         raise ValueError("nothing to save: inject a method first (ll.inject(model, ...))")
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder; give a file name, e.g. {path / 'task.safetensors'}")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial")  # a crash mid-write never leaves a half file at ``path``
-    save_file(_task_tensors(model), str(tmp), metadata={"lesson_lib": json.dumps(_describe(model))})
+    tensors = _task_tensors(model)
+    save_file(tensors, str(tmp), metadata={"lesson_lib": json.dumps({**_describe(model), "sha256": _digest(tensors)})})
     os.replace(tmp, path)
     return path.stat().st_size
 
 
 # --- loading --------------------------------------------------------------------------------------------
 
+PEFT_HELP = ("load it with PEFT instead: peft.PeftModel.from_pretrained(base_model, folder). ll.load_adapter "
+             "reads the one-file adapters that ll.save_adapter writes")
+
+
 def _read(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
     """Metadata and tensors of an adapter file, or an AdapterFileError saying what is wrong."""
+    if path.is_dir():
+        if (path / "adapter_config.json").exists():
+            raise AdapterFileError(f"{path} is a PEFT adapter folder (from ll.export_peft or PEFT); {PEFT_HELP}")
+        raise AdapterFileError(f"{path} is a folder, not an adapter file (ll.save_adapter writes one file)")
     if not path.is_file():
         raise AdapterFileError(f"no adapter file at {path} (save one with ll.save_adapter(model, path))")
     try:
         with safe_open(str(path), framework="pt") as f:
-            meta = json.loads((f.metadata() or {})["lesson_lib"])
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError, KeyError, ValueError, RuntimeError) as err:
+            metadata, keys = f.metadata() or {}, list(f.keys())
+            tensors = {k: f.get_tensor(k) for k in keys}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
         raise AdapterFileError(
-            f"{path} is not a readable lesson_lib adapter file (truncated or corrupt?): {err}. Save it again "
+            f"{path} is not a readable safetensors file (truncated or corrupt?): {err}. Save it again "
             "with ll.save_adapter(model, path)."
         ) from err
+    if "lesson_lib" not in metadata:
+        if any(k.startswith("base_model.model.") for k in keys) or (path.parent / "adapter_config.json").exists():
+            raise AdapterFileError(f"{path} is a PEFT adapter (from ll.export_peft or PEFT), not a lesson_lib one; "
+                                   f"{PEFT_HELP}")
+        raise AdapterFileError(f"{path} is a safetensors file, but not one written by ll.save_adapter (it has no "
+                               "lesson_lib description); save your task with ll.save_adapter(model, path)")
+    try:
+        meta = json.loads(metadata["lesson_lib"])
+    except ValueError as err:
+        raise AdapterFileError(f"{path}: the description inside the file is damaged ({err}); save it again") from err
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         found = meta.get("format") if isinstance(meta, dict) else None
         raise AdapterFileError(f"{path} has format {found!r}, expected {FORMAT!r}")
+    if "sha256" in meta and meta["sha256"] != _digest(tensors):
+        raise AdapterFileError(f"{path} is damaged: its tensors do not match the checksum stored when it was saved "
+                               "(bytes changed on disk or in a copy). Nothing was loaded; save the task again, or "
+                               "copy the file again from where it was made.")
     return meta, tensors
 
 

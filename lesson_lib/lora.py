@@ -60,29 +60,32 @@ class LoRALinear(nn.Module):
         return y + self.scaling * update
 
     @torch.no_grad()
-    def merge(self) -> None:
+    def merge(self) -> bool:
         """Fold ΔW into W so the forward pass is one matmul again (zero extra inference cost).
 
         We keep a copy of the original W so ``unmerge`` restores it exactly (subtracting ΔW again,
         as PEFT does, leaves rounding errors around 1e-7). Refused when a gate scales the update,
-        because a per-input gate cannot be folded into a fixed matrix.
+        because a per-input gate cannot be folded into a fixed matrix. Returns False (and does nothing) when
+        the update is merged already.
         """
         if self.merged:
-            return
+            return False
         if self.gate is not None:
             raise RuntimeError("a gated LoRA layer cannot be merged: the gate depends on the input")
         self._weight_before_merge = self.base.weight.detach().clone()
         self.base.weight += self.delta_weight().to(self.base.weight.dtype)
         self.merged = True
+        return True
 
     @torch.no_grad()
-    def unmerge(self) -> None:
-        """Restore the original W (bit for bit) and use the separate low-rank path again."""
+    def unmerge(self) -> bool:
+        """Restore the original W (bit for bit) and use the separate low-rank path again; False if not merged."""
         if not self.merged:
-            return
+            return False
         self.base.weight.copy_(self._weight_before_merge)
         self._weight_before_merge = None
         self.merged = False
+        return True
 
     def extra_repr(self) -> str:
         return f"r={self.r}, scaling={self.scaling:g}, merged={self.merged}"

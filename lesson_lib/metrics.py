@@ -16,7 +16,7 @@ from torch import nn
 
 from . import surgery
 from .metrics_formulas import *  # noqa: F403 - the calculator is part of this module's public face
-from .metrics_formulas import ArchSpec, formula_params, gate_params, head_params, spec_from_hf_config
+from .metrics_formulas import ArchSpec, formula_params, gate_params_for, head_params, spec_from_hf_config
 from .models import arch_for
 
 
@@ -75,7 +75,7 @@ def formula_for(model: nn.Module) -> int:
     if not configs:
         frozen = any(not p.requires_grad for p in model.parameters())
         return head if frozen else formula_params(spec, "full")
-    n_gated = len({m.method for m in model.modules()  # learned gates only; fixed gates have no parameters
-                   if isinstance(getattr(m, "gate", None), surgery.Gate) and m.gate.linear is not None})
-    gates = gate_params(spec, n_gated) if n_gated else 0
+    gated = {m.method for m in model.modules()  # learned gates only; fixed gates have no parameters
+             if isinstance(getattr(m, "gate", None), surgery.Gate) and m.gate.linear is not None}
+    gates = sum(gate_params_for(spec, c) for c in configs if surgery.METHOD_OF[type(c)] in gated)
     return formula_params(spec, configs) + gates + head

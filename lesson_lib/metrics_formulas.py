@@ -22,7 +22,8 @@ from lesson_lib.config import AdapterConfig, LoRAConfig, PrefixConfig, PromptCon
 __all__ = [
     "BERT_BASE", "GPT3_175B", "GPT3_TABLE4", "LORA_TARGETS", "MINILM_L6", "PRESETS", "ArchSpec", "MemoryReport",
     "MethodSpec", "PaperRow", "adapter_params", "bias_params", "format_table4", "formula_params", "full_params",
-    "gate_params", "gpt3_table4", "head_params", "layer_params", "layernorm_params", "lora_params", "memory_report",
+    "gate_params", "gate_params_for", "gpt3_table4", "head_params", "layer_params", "layernorm_params", "lora_params",
+    "memory_report",
     "paper_adapter_h", "paper_lora", "paper_prefix_embed", "paper_prefix_layer", "prefix_params", "prompt_params",
     "spec_from_hf_config",
 ]
@@ -192,6 +193,17 @@ def gate_params(spec: ArchSpec, n_methods: int) -> int:
     if not isinstance(n_methods, int) or n_methods < 1:
         raise ValueError(f"n_methods must be a positive integer, got {n_methods!r}.")
     return spec.n_layers * n_methods * _linear(spec.d_model, 1)
+
+
+def gate_params_for(spec: ArchSpec, cfg: LoRAConfig | AdapterConfig | PrefixConfig) -> int:
+    """The learned UniPELT gates of one method: per layer it touches, one Linear(width, 1) per input width it
+    reads (LoRA on query and value: one gate of width d; adding ffn_output, whose input is d_ffn wide: a second)."""
+    if isinstance(cfg, LoRAConfig):
+        width = {"d": spec.d_model, "f": spec.d_ffn}
+        widths = {width[LORA_TARGETS[_canonical_target(t)][0]] for t in cfg.targets}
+    else:
+        widths = {spec.d_model}
+    return _n_layers(spec, cfg.layers) * sum(_linear(w, 1) for w in widths)
 
 
 MethodSpec = LoRAConfig | AdapterConfig | PrefixConfig | PromptConfig | str

@@ -103,6 +103,21 @@ def layers_of(model: nn.Module) -> list[nn.Module]:
     return list(model.get_submodule(arch_for(model).layers))
 
 
+def max_tokens(model: nn.Module) -> int:
+    """How many tokens one input may have: the model's learned positions (RoBERTa keeps two for padding)."""
+    n = int(model.config.max_position_embeddings)
+    return n - 2 if arch_for(model).family == "roberta" else n
+
+
+def token_budget(model: nn.Module, max_length: int) -> int:
+    """The most text tokens to keep per input: ``max_length``, and never so many that the input plus a soft
+    prompt's P vectors would run past the model's positions (texts are cut to leave room for the prompt)."""
+    from .prompt import SoftPrompt
+
+    prompt = sum(m.length for m in model.modules() if isinstance(m, SoftPrompt))
+    return max(1, min(int(max_length), max_tokens(model) - prompt))
+
+
 # --- tokenizers travel with their model -------------------------------------------------------------
 
 _TOKENIZERS: weakref.WeakKeyDictionary[nn.Module, object] = weakref.WeakKeyDictionary()

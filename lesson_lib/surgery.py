@@ -26,7 +26,7 @@ from .config import AdapterConfig, GateConfig, LoRAConfig, PrefixConfig, PromptC
 from .devices import model_device, model_dtype, to_model
 from .gates import Gate
 from .lora import LoRALinear
-from .models import Arch, arch_for
+from .models import Arch, arch_for, max_tokens
 from .prompt import SoftPrompt
 
 METHOD_OF = {LoRAConfig: "lora", AdapterConfig: "adapter", PrefixConfig: "prefix", PromptConfig: "prompt"}
@@ -40,36 +40,56 @@ def _layer_index(name: str, arch: Arch) -> int | None:
 
 
 def _pattern_regex(pattern: str, arch: Arch) -> re.Pattern:
-    """alias ("query") → a path inside any layer; ".suffix" or a plain name → a suffix; else a regex.
-
-    Wrappers keep the original at ``.base``, so ``.base`` may appear between any two path components.
-    """
+    """alias ("query") → that path inside any layer; ".suffix" or a plain name → a suffix; else a regex."""
     path = arch.aliases().get(pattern)
     if path is not None:
-        inner = r"(?:\.base)?\.".join(re.escape(c) for c in path.split("."))
-        return re.compile(re.escape(arch.layers) + r"\.\d+(?:\.base)?\." + inner)
+        return re.compile(re.escape(arch.layers) + r"\.\d+\." + re.escape(path))
     if re.fullmatch(r"\.?[\w.]+", pattern):
         return re.compile(r"(?:.*\.)?" + re.escape(pattern.lstrip(".")))
     return re.compile(pattern)
 
 
+def _plain_names(model: nn.Module) -> dict[str, str]:
+    """{real name: plain name} of every module that is not the library's, where the plain name is the one the
+    module had before any method was added: a wrapper keeps the original at ``.base``, so
+    ``….output.dense.base`` (inside an adapter's wrapper) is plainly ``….output.dense``. A method's own
+    modules (an adapter's ``down`` and ``up``) are not targets and are left out."""
+    out: dict[str, str] = {}
+
+    def walk(module: nn.Module, real: str, plain: str) -> None:
+        wrapper = hasattr(module, "method")
+        for name, child in module._modules.items():
+            if child is None or (wrapper and name != "base"):
+                continue
+            r = f"{real}.{name}" if real else name
+            p = plain if wrapper else (f"{plain}.{name}" if plain else name)
+            if not hasattr(child, "method"):
+                out[r] = p
+            walk(child, r, p)
+
+    walk(model, "", "")
+    return out
+
+
 def find_targets(model: nn.Module, patterns, layers=None) -> list[str]:
     """Names of the modules matching ``patterns`` (aliases, exact names, ``.suffix`` or regexes).
 
-    Wrapper modules added by this library are skipped (their ``.base`` is what matches). When a
-    pattern matches nothing, the error lists the patterns and real module names to choose from.
+    Patterns are matched against the names modules had before any method was added, so a projection that
+    already carries another method (an adapter after it, a prefix around its attention) is found the same
+    way. When a pattern matches nothing, the error lists the patterns and real module names to choose from.
     """
     arch = arch_for(model)
     patterns = (patterns,) if isinstance(patterns, str) else tuple(patterns)
     if layers is not None:
         _layer_ids(model, arch, layers)  # layers out of range: say so, not "matches no module"
-    names = [n for n, m in model.named_modules() if n and not hasattr(m, "method")]
+    names = _plain_names(model)
     found: list[str] = []
     for pattern in patterns:
         rx = _pattern_regex(pattern, arch)
-        hits = [n for n in names if rx.fullmatch(n) and (layers is None or _layer_index(n, arch) in layers)]
+        hits = [real for real, plain in names.items()
+                if rx.fullmatch(plain) and (layers is None or _layer_index(real, arch) in layers)]
         if not hits:
-            examples = [n for n in names if _layer_index(n, arch) == 0][:12]
+            examples = [p for p in names.values() if _layer_index(p, arch) == 0][:12]
             raise ValueError(
                 f"target {pattern!r} (from {patterns}) matches no module. Use an alias "
                 f"{sorted(arch.aliases())}, a suffix or a regex. Module names in layer 0: {examples}"
@@ -216,7 +236,7 @@ def checksum(model: nn.Module, include_layernorm: bool = True) -> str:
     kinds = classify_parameters(model)
     for name, p in model.named_parameters():
         if kinds[name] == "base" or (include_layernorm and kinds[name] == "layernorm"):
-            h.update(name.replace(".base.", ".").encode())
+            h.update(re.sub(r"(?:\.base)+\.", ".", name).encode())  # the name without any wrapper's ".base"
             h.update(p.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
     return h.hexdigest()[:16]
 
@@ -294,6 +314,11 @@ def _plan_prefix(model: nn.Module, arch: Arch, cfg: PrefixConfig) -> list[tuple[
 
 
 def _plan_prompt(model: nn.Module, arch: Arch, cfg: PromptConfig) -> list[tuple[_Entry, int | None]]:
+    room = max_tokens(model) - 2  # [CLS] and [SEP] at least
+    if cfg.length > room:
+        raise ValueError(f"a prompt of {cfg.length} vectors does not fit: this model reads at most {max_tokens(model)} "
+                         f"positions, and [CLS] and [SEP] need two, so the prompt can be at most {room} long "
+                         "(and every text is cut to the positions left)")
     words = model.get_submodule(arch.backbone).get_input_embeddings()
     return [(_Entry(model, "soft_prompt", SoftPrompt(words, cfg.length, cfg.init), None), None)]
 
@@ -341,6 +366,9 @@ def _own_params(module: nn.Module) -> int:
 
 def _as_list(configs) -> list:
     configs = list(configs) if isinstance(configs, (list, tuple)) else [configs]
+    if not configs:
+        raise ValueError("inject needs at least one method config, e.g. ll.inject(model, ll.LoRAConfig(r=8)); "
+                         "to train only the head, use ll.freeze_base(model)")
     for cfg in configs:
         if type(cfg) not in METHOD_OF:
             raise TypeError(f"inject takes LoRAConfig, AdapterConfig, PrefixConfig or PromptConfig, got {cfg!r}")
@@ -348,6 +376,18 @@ def _as_list(configs) -> list:
     if len(set(methods)) != len(methods):
         raise ValueError(f"each method may appear once per inject call, got {methods}")
     return configs
+
+
+def _whole(value, at_least: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= at_least
+
+
+def _check_counts(model: nn.Module, num_labels, seed) -> None:
+    if num_labels is not None and not _whole(num_labels, 2):
+        raise ValueError(f"num_labels must be a whole number of classes ≥ 2 (or None: keep the model's "
+                         f"{model.config.num_labels}), got {num_labels!r}")
+    if not _whole(seed, 0):
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
 
 
 def _fresh_head(model: nn.Module, arch: Arch, num_labels: int, seed: int = 0) -> dict[str, nn.Module]:
@@ -399,6 +439,7 @@ def inject(model: nn.Module, configs, gates: GateConfig | None = None, name: str
     On any error the model is left exactly as it was.
     """
     arch, configs = arch_for(model), _as_list(configs)
+    _check_counts(model, num_labels, seed)
     st = _state(model)
     name = name or st.active
     task, previous = _begin_task(model, st, name, num_labels)
@@ -463,7 +504,8 @@ def _name_of(model: nn.Module, module: nn.Module) -> str:
 
 
 def _add_gates(model: nn.Module, modules: list[tuple[nn.Module, int | None]], cfg: GateConfig) -> None:
-    """One gate per method per layer (shared by, e.g., the LoRA on query and on value of that layer)."""
+    """One gate per method per layer and input width (shared by, e.g., the LoRA on query and on value of that
+    layer; LoRA on ffn_output, whose input is 4d wide, gets its own)."""
     made: dict[tuple[str, int, int], Gate] = {}
     ref = next(model.parameters())
     for module, layer in modules:
@@ -477,11 +519,14 @@ def _add_gates(model: nn.Module, modules: list[tuple[nn.Module, int | None]], cf
         target.gate = made[key]
 
 
-def remove(model: nn.Module) -> None:
-    """Take every method out and put the original modules and head back (base weights bit for bit)."""
+def remove(model: nn.Module) -> bool:
+    """Take every method out and put the original modules and head back (base weights bit for bit).
+
+    Returns True, or False when there was nothing to remove (then nothing changes).
+    """
     st = _STATES.get(model)
     if st is None:
-        return
+        return False
     if st.active in st.tasks:
         unmerge(model)
         _stash(model, st.tasks[st.active])
@@ -492,6 +537,7 @@ def remove(model: nn.Module) -> None:
     for n, p in model.named_parameters():
         p.requires_grad_(st.requires_grad.get(n, True))
     del _STATES[model]
+    return True
 
 
 def set_active(model: nn.Module, name: str) -> None:
@@ -548,21 +594,21 @@ def lora_modules(model: nn.Module) -> dict[str, LoRALinear]:
 
 
 def merge(model: nn.Module) -> int:
-    """Fold every LoRA update into its weight (zero extra inference cost); returns how many."""
+    """Fold every LoRA update into its weight (zero extra inference cost).
+
+    Returns how many layers this call merged: 0 when they were all merged already (calling it twice is
+    harmless). A model without LoRA layers is an error: there is nothing that could be merged.
+    """
     mods = lora_modules(model)
     if not mods:
         raise ValueError("this model has no LoRA layers to merge; inject a LoRAConfig first")
-    for m in mods.values():
-        m.merge()
-    return len(mods)
+    return sum(m.merge() for m in mods.values())
 
 
 def unmerge(model: nn.Module) -> int:
-    """Undo ``merge``: the original weights come back exactly."""
-    mods = lora_modules(model)
-    for m in mods.values():
-        m.unmerge()
-    return len(mods)
+    """Undo ``merge``: the original weights come back exactly. Returns how many layers this call unmerged
+    (0 when nothing was merged, which is harmless)."""
+    return sum(m.unmerge() for m in lora_modules(model).values())
 
 
 def _gates(model: nn.Module):
@@ -591,8 +637,9 @@ def read_gates(model: nn.Module, batch: dict) -> dict[str, list[float]]:
     model.eval()
     model(**{k: v for k, v in to_model(model, batch).items() if k != "labels"})
     model.train(was_training)
-    return {m: [float("nan") if g is None or g.last is None else float(g.last.mean()) for g in gs]
-            for m, gs in gates.items()}
+    from .gates import layer_values
+
+    return layer_values(gates)
 
 
 def fold_prefix(model: nn.Module) -> int:

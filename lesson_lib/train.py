@@ -26,7 +26,7 @@ from .config import TrainConfig
 from .data import Split, Task, make_loader
 from .devices import autocast as _autocast
 from .devices import model_device, pick_device, to_model
-from .models import tokenizer_for
+from .models import token_budget, tokenizer_for
 
 
 @dataclass
@@ -59,6 +59,20 @@ def _check_labels(model: nn.Module, task: Task) -> None:
             f"the model has a {n}-way head but task {task.name!r} has {task.num_labels} labels; "
             f"load the model with ll.load_base(num_labels={task.num_labels})"
         )
+
+
+def _check_trainable_as_is(model: nn.Module, task: Task, cfg: TrainConfig) -> None:
+    """Refuse, before anything changes, what would train nothing or fail later with a puzzling message."""
+    from .surgery import lora_modules
+
+    if any(m.merged for m in lora_modules(model).values()):
+        raise ValueError("this model's LoRA updates are merged into its weights, so training A and B would change "
+                         "nothing the model computes; call ll.unmerge(model) first (and ll.merge again afterwards)")
+    if cfg.eval_limit is not None and cfg.eval_limit < task.num_labels:
+        n = task.num_labels
+        raise ValueError(f"TrainConfig(eval_limit={cfg.eval_limit}) is smaller than the {n} classes of task "
+                         f"{task.name!r}: evaluate at least one example per class (eval_limit ≥ {n}), or None for "
+                         "the whole validation split")
 
 
 def _batches(loader):
@@ -106,9 +120,9 @@ class PlainFeed:
 
     def __init__(self, model: nn.Module, task: Task, eval_split: Split, tok, cfg: TrainConfig, device):
         self.model, self.eval_split, self.tok, self.device = model, eval_split, tok, device
-        self.max_length = task.max_length
+        self.max_length = token_budget(model, task.max_length)
         self.loader = make_loader(task.train, tok, cfg.batch_size, shuffle=True, seed=cfg.seed,
-                                  max_length=task.max_length)
+                                  max_length=self.max_length)
 
     def batches(self):
         for batch in _batches(self.loader):
@@ -151,6 +165,7 @@ def train(model: nn.Module, task: Task, cfg: TrainConfig | None = None, callback
     """Train the trainable parameters of ``model`` on ``task.train``; see the module docstring."""
     cfg = cfg or TrainConfig()
     _check_labels(model, task)
+    _check_trainable_as_is(model, task, cfg)
     tok = tokenizer or tokenizer_for(model)
     if cfg.device is not None:  # asked for a device: move the model there; otherwise train where it is
         model.to(pick_device(cfg.device))
@@ -241,8 +256,8 @@ def evaluate(model: nn.Module, split: Split, limit: int | None = None, tokenizer
     device = model_device(model)
     was_training = model.training
     model.eval()
-    loader = make_loader(split, tok, batch_size, shuffle=False, max_length=max_length or split.max_length,
-                         sort_by_length=True)
+    loader = make_loader(split, tok, batch_size, shuffle=False,
+                         max_length=token_budget(model, max_length or split.max_length), sort_by_length=True)
     correct, loss_sum, n = 0, 0.0, 0
     for batch in _slow_progress(loader, "evaluating"):
         batch = to_model(model, batch)
@@ -263,7 +278,8 @@ def predict(model: nn.Module, texts: list[str], tokenizer=None, max_length: int 
     tok = tokenizer or tokenizer_for(model)
     was_training = model.training
     model.eval()
-    enc = tok(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+    enc = tok(list(texts), padding=True, truncation=True, max_length=token_budget(model, max_length),
+              return_tensors="pt")
     probs = model(**to_model(model, dict(enc))).logits.float().softmax(-1).cpu()
     model.train(was_training)
     return probs

@@ -41,7 +41,7 @@ from torch import nn
 from . import analysis, fast, metrics, plots, surgery
 from .config import AdapterConfig, LoRAConfig, PrefixConfig, PromptConfig, TrainConfig
 from .data import Split, Task
-from .gates import gates_of, set_gate_values
+from .gates import gates_of, layer_values, set_gate_values
 from .models import layers_of, load_base, tokenizer_for
 from .train import evaluate, predict, train
 
@@ -827,7 +827,8 @@ class GateBoard(Panel):
         self.gates = gates_of(model, layers_of(model))
         if not self.gates:
             raise ValueError("this model has no gates; inject with gates=ll.GateConfig(...) (UniPELT)")
-        self.original = {m: [None if g is None else g.fixed for g in gs] for m, gs in self.gates.items()}
+        # what each layer's gates were set to (a layer's gates are always set alike); None: learned
+        self.original = {m: [gs[0].fixed if gs else None for gs in layers] for m, layers in self.gates.items()}
         acc, learned = self.measure()
         c: dict[str, W.Widget] = {}
         for m, values in learned.items():
@@ -865,8 +866,7 @@ class GateBoard(Panel):
         """Accuracy on the fixed subset and each method's mean gate per layer, from one forward pass
         (the whole subset is one batch, so every gate's ``last`` value covers all of it)."""
         acc = evaluate(self.model, self.subset, batch_size=len(self.subset))["accuracy"]
-        gates = {m: [float("nan") if g is None or g.last is None else float(g.last.mean()) for g in gs]
-                 for m, gs in self.gates.items()}
+        gates = layer_values(self.gates)
         return acc, gates
 
     def _slid(self, method: str) -> None:

@@ -275,3 +275,4 @@ def test_quick_benchmarks_run():
     assert "Target = the plain loop" in out and "| plain |" in out
     assert "| tweets | lora | 8 |" in out and "| bbc | head |" in out
     assert "| prefix | 4 |" in out and ("does not drop" in out or "drops" in out)
+    assert "CPU mode against full mode" in out and "| 00 head only |" in out

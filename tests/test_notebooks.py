@@ -147,3 +147,25 @@ def test_notebook_runs_top_to_bottom_in_quick_mode(path, tmp_path, monkeypatch):
     assert not said, f"quick mode printed a conclusion: {said}"
     if any("ll.verdict(" in c.source for c in nb.cells if c.cell_type == "code"):
         assert "(no conclusion: quick mode" in text
+
+
+def test_the_notebook_benchmark_times_every_cell_and_merges_its_table(tmp_path, monkeypatch):
+    from benchmarks import notebooks as bench
+
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    for name, source in (("00_ok.ipynb", "import lesson_lib as ll\nprint(ll.mode())"), ("01_bad.ipynb", "1 / 0")):
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_markdown_cell("# title"), nbformat.v4.new_code_cell(source)]
+        nbformat.write(nb, folder / name)
+    out = tmp_path / "results"
+    data = bench.main(["--mode", "cpu", "--out", str(out), str(folder / "00_ok.ipynb"), str(folder / "01_bad.ipynb")])
+    rows = data["cpu"]
+    assert rows["00_ok.ipynb"]["status"] == "ok" and rows["00_ok.ipynb"]["cells"][0][0] == 1
+    bad = rows["01_bad.ipynb"]["status"]
+    assert bad.startswith("error in cell 1: ") and "ZeroDivisionError" in bad
+    again = bench.main(["--mode", "cpu", "--out", str(out), str(folder / "00_ok.ipynb")])
+    assert set(again["cpu"]) == {"00_ok.ipynb", "01_bad.ipynb"}  # merged, not replaced
+    table = (out / "notebooks.md").read_text()
+    assert "| 00_ok.ipynb | ok |" in table and "met" in table
+    assert os.environ.get("LESSON_MODE") is None and os.environ.get("LESSON_FAST") == "1"  # put back
