@@ -252,3 +252,17 @@ def test_real_quick_mode_is_a_subset():
     assert len(quick.train) == 100 and Counter(quick.test.labels) == {label: 8 for label in range(5)}
     assert set(quick.test.texts) <= set(full.test.texts) and set(quick.val.texts) <= set(full.val.texts)
     assert data.load_task("bbc").label_names == ["business", "entertainment", "politics", "sports", "tech"]
+
+
+def test_the_same_texts_are_tokenised_once_per_session():
+    from lesson_lib.data import _tokenize, encode
+    from lesson_lib.tiny import tiny_tokenizer
+
+    tok = tiny_tokenizer()
+    texts = ["the movie was great", "awful"]
+    first = _tokenize(texts, tok, 16)
+    assert _tokenize(list(texts), tok, 16) is first  # looked up, not recomputed
+    assert _tokenize(texts, tok, 8) is not first  # another budget is another tokenisation
+    ids = encode(texts, tok, 16)
+    ids[0].append(999)  # a caller changing its copy does not change the cache
+    assert _tokenize(texts, tok, 16)["input_ids"][0][-1] != 999
