@@ -7,8 +7,9 @@ The lecture's comparison table, measured: head only, LoRA (r 8, query+value), Ho
 (bottleneck 64), prefix tuning (length 10, MLP), prompt tuning (length 10), UniPELT (the three with
 learned gates) and full fine-tuning, each from a fresh MiniLM with the same seed, the same batches and
 the same step budget per task, measured on the task's full balanced test split (tweets 1,000,
-BBC 300). Learning rates are ``lesson_lib.experiments.LEARNING_RATES``. On a GPU,
-``python -m lesson_lib precompute`` runs the same comparison with 300 steps for the notebooks.
+BBC 300). Learning rates are ``lesson_lib.experiments.LEARNING_RATES``. The notebooks' comparison
+(``lesson_lib.experiments.compare``, stored by ``python -m lesson_lib precompute``) uses the full-mode budget:
+tweets 300 steps × 32, BBC 100 × 16.
 """
 
 from __future__ import annotations

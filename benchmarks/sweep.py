@@ -3,7 +3,7 @@
     python -m benchmarks.sweep                  # tweets, 100 steps per run (~40 min on 1 CPU core)
     python -m benchmarks.sweep --quick          # smoke test (tiny model, seconds), prints only
 
-The sizes are the notebooks' (``lesson_lib.lecture.size_sweep``): LoRA r 1, 4, 16, 64; adapter
+The sizes are the notebooks' (``lesson_lib.experiments.SWEEP_SIZES``): LoRA r 1, 4, 16, 64; adapter
 bottleneck 4, 16, 64, 256; prefix length 2, 8, 32, 64 (with the MLP); prompt length 2, 8, 32, 64. Every
 run starts from a fresh MiniLM with the same seed and batches and is measured on the full balanced test
 split. The lecture's claim to check: prefix-style methods lose accuracy as they grow, LoRA does not.
@@ -13,8 +13,6 @@ A method "drops" here when its largest size is more than one point below its bes
 from __future__ import annotations
 
 from . import common
-
-SIZES = {"lora": (1, 4, 16, 64), "adapter": (4, 16, 64, 256), "prefix": (2, 8, 32, 64), "prompt": (2, 8, 32, 64)}
 
 
 def main(argv=None) -> dict:
@@ -29,7 +27,7 @@ def main(argv=None) -> dict:
     args = p.parse_args(argv)
     device = common.setup(args)
     info = common.machine(device)
-    sizes, steps, batch = SIZES, args.steps, args.batch_size
+    sizes, steps, batch = experiments.SWEEP_SIZES, args.steps, args.batch_size
     if args.quick:  # tiny random model on the tiny word task, two sizes of two methods
         sizes, steps, batch = {"lora": (1, 4), "prefix": (2, 4)}, 3, 8
     task = tiny_task(n=160) if args.quick else ll.load_task(args.task)
