@@ -28,8 +28,9 @@ TARGETS = {"cpu": 300, "full-gpu": 120}
 TARGET_06_GPU = 300
 
 
-def _execute(path: Path, timeout: int) -> dict:
-    """Run one notebook cell by cell; its status, total seconds and every code cell's seconds."""
+def _execute(path: Path, timeout: int, save: Path | None = None) -> dict:
+    """Run one notebook cell by cell; its status, total seconds and every code cell's seconds. With ``save``, the
+    executed notebook (text outputs only) is written there, to read what a student sees."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -51,6 +52,14 @@ def _execute(path: Path, timeout: int) -> dict:
             if entry["status"] != "ok":
                 break
     entry["seconds"] = round(time.perf_counter() - start, 1)
+    if save is not None:
+        for cell in nb.cells:
+            for out in cell.get("outputs", []):
+                if "data" in out:
+                    out["data"] = {k: v for k, v in out["data"].items() if k == "text/plain"}
+        nb.metadata.pop("widgets", None)
+        save.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, save / path.name)
     return entry
 
 
@@ -74,6 +83,7 @@ def main(argv=None) -> dict:
     p = common.parser(__doc__.splitlines()[0])
     p.add_argument("--mode", default="cpu", choices=["cpu", "full"])
     p.add_argument("--timeout", type=int, default=1800, help="seconds per cell at most")
+    p.add_argument("--save", default=None, help="folder for the executed notebooks (text outputs only)")
     p.add_argument("notebooks", nargs="*", help="default: every student notebook")
     args = p.parse_args(argv)
     paths = [Path(n) for n in args.notebooks] or sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
@@ -87,7 +97,7 @@ def main(argv=None) -> dict:
     rows = {}
     try:
         for path in paths:
-            entry = _execute(path, args.timeout)
+            entry = _execute(path, args.timeout, Path(args.save) if args.save else None)
             entry |= {"machine": machine, "date": dt.date.today().isoformat()}
             rows[path.name] = entry
             print(f"{path.name}: {entry['status'][:200]} ({entry['seconds']} s)", flush=True)
