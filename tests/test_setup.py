@@ -81,3 +81,10 @@ def test_ruff_is_clean():
     res = subprocess.run([sys.executable, "-m", "ruff", "check", "lesson_lib", "tests"], capture_output=True,
                          text=True, cwd=ROOT)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_readme_tables_are_made_from_the_stored_and_measured_results():
+    """The README's measured tables come from lesson_lib/stored and benchmarks/results, never typed."""
+    done = subprocess.run([sys.executable, str(ROOT / "tools" / "readme_tables.py"), "--check"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr

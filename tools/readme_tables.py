@@ -1,0 +1,143 @@
+"""The README's measured tables, made from the stored results and the benchmark results (never typed by hand).
+
+    python tools/readme_tables.py          # rewrite every <!-- table:NAME --> … <!-- /table:NAME --> block
+    python tools/readme_tables.py --check  # exit 1 if the README differs from what the results say
+
+``tests/test_setup.py`` runs the check, so the README cannot drift from the numbers behind it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+STORED = ROOT / "lesson_lib" / "stored"
+RESULTS = ROOT / "benchmarks" / "results"
+NAMES = {"head": "head only", "prompt": "prompt tuning, P = 10", "lora": "LoRA r = 8 on query, value",
+         "adapter": "adapters m = 64 (Houlsby)", "prefix": "prefix tuning, P = 10 (MLP)",
+         "unipelt": "UniPELT (LoRA + adapters + prefix, learned gates)", "full": "full fine-tuning"}
+
+
+def _load(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f} %"
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "–"
+    return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n / 2**10:.0f} KB"
+
+
+def _provenance(record: dict) -> str:
+    p = record["provenance"]
+    return (f"{p['device']}, torch {p['torch']}, {p['date'][:10]}, {p['seconds'] / 60:.0f} min, seed {p['seed']}, "
+            f"`{p['command']}`")
+
+
+def compare() -> str:
+    tweets, bbc = _load(STORED / "compare_tweets.json"), _load(STORED / "compare_bbc.json")
+    if tweets is None or bbc is None:
+        return "_Not computed yet: `python -m lesson_lib precompute compare_tweets compare_bbc`._"
+    t = {r["method"]: r for r in tweets["result"]["rows"]}
+    b = {r["method"]: r for r in bbc["result"]["rows"]}
+    rows = ["| method | trainable parameters (tweets) | tweets accuracy | BBC accuracy | saved task file |",
+            "|---|---:|---:|---:|---:|"]
+    for method, r in t.items():
+        file = "(the model)" if method == "full" else _size(r["file_bytes"])
+        rows.append(f"| {NAMES.get(method, method)} | {r['trainable']:,} | {_pct(r['accuracy'])} | "
+                    f"{_pct(b[method]['accuracy']) if method in b else '–'} | {file} |")
+    tb, bb = tweets["result"]["rows"][0], bbc["result"]["rows"][0]
+    rows += ["", f"Budget: tweets {tb['steps']} steps × {tb['batch_size']}, test {tb['test_size']:,} tweets; BBC "
+                 f"{bb['steps']} steps × {bb['batch_size']}, test {bb['test_size']} articles. Stored: tweets on "
+                 f"{_provenance(tweets)}; BBC on {_provenance(bbc)}."]
+    return "\n".join(rows)
+
+
+def sweep() -> str:
+    record = _load(STORED / "sweep_tweets.json")
+    if record is None:
+        return "_Not computed yet: `python -m lesson_lib precompute sweep_tweets`._"
+    by_method: dict[str, list] = {}
+    for r in record["result"]["rows"]:
+        by_method.setdefault(r["method"], []).append(r)
+    rows = ["| method | size → test accuracy (trainable parameters) |", "|---|---|"]
+    for method, runs in by_method.items():
+        runs.sort(key=lambda r: r["size"])
+        cells = " · ".join(f"{r['size']}: {_pct(r['accuracy'])} ({r['trainable']:,})" for r in runs)
+        rows.append(f"| {method} | {cells} |")
+    r0 = record["result"]["rows"][0]
+    rows += ["", f"{r0['steps']} steps × {r0['batch_size']} per run, every layer, one seed. Stored on "
+                 f"{_provenance(record)}."]
+    return "\n".join(rows)
+
+
+def cpu_mode() -> str:
+    data = _load(RESULTS / "cpu_mode.json")
+    if data is None:
+        return "_Not measured yet: `python -m benchmarks.cpu_mode`._"
+    rows = ["| what the notebook trains live | CPU mode | full mode (stored) | points |", "|---|---:|---:|---:|"]
+    for r in data["rows"]:
+        acc = sum(r["accuracies"]) / len(r["accuracies"])
+        full = "–" if r["full_accuracy"] is None else _pct(r["full_accuracy"])
+        gap = "–" if r["full_accuracy"] is None else f"{100 * (acc - r['full_accuracy']):+.1f}"
+        rows.append(f"| {r['label']} | {_pct(acc)} | {full} | {gap} |")
+    m = data["machine"]
+    rows += ["", "CPU mode: the top two layers (the rest cached), the recipes of `lesson_lib.experiments.CPU_RECIPES`; "
+                 f"seeds {data['seeds']}; measured on {m['cpu']} ({m['logical_cpus']} cores), "
+                 "`python -m benchmarks.cpu_mode`."]
+    return "\n".join(rows)
+
+
+def notebooks() -> str:
+    data = _load(RESULTS / "notebooks.json") or {}
+    cpu, gpu = data.get("cpu", {}), data.get("full-gpu", {})
+    names = sorted(set(cpu) | set(gpu)) or sorted(p.name for p in (ROOT / "notebooks").glob("[0-9]*.ipynb"))
+
+    def cell(rows: dict, name: str) -> str:
+        r = rows.get(name)
+        if r is None:
+            return "pending"
+        return f"{r['seconds'] / 60:.1f} min" if r["status"] == "ok" else f"failed ({r['status'][:40]})"
+
+    rows = ["| notebook | CPU mode, 2 cores (target ≤ 5 min) | full mode on a GPU (target ≤ 2 min; 06 ≤ 5) |",
+            "|---|---:|---:|"]
+    rows += [f"| {name.removesuffix('.ipynb')} | {cell(cpu, name)} | {cell(gpu, name)} |" for name in names]
+    machines = sorted({r["machine"] for r in cpu.values()} | {r["machine"] for r in gpu.values()})
+    rows += ["", "Measured with `python -m benchmarks.notebooks` (CPU mode) and `bash benchmarks/gpu_check.sh` "
+                 "(GPU)" + (f" on {'; '.join(machines)}" if machines else "") + "; a fresh kernel per notebook, "
+                 "nothing loaded from a lecture cache. GPU: pending until measured on one."]
+    return "\n".join(rows)
+
+
+TABLES = {"compare": compare, "sweep": sweep, "cpu_mode": cpu_mode, "notebooks": notebooks}
+
+
+def render(text: str) -> str:
+    for name, make in TABLES.items():
+        block = re.compile(rf"(<!-- table:{name} -->\n)(?:.*?\n)?(<!-- /table:{name} -->)", re.S)
+        text = block.sub(lambda m, make=make: m.group(1) + make() + "\n" + m.group(2), text)
+    return text
+
+
+def main(argv: list[str]) -> int:
+    text = README.read_text()
+    new = render(text)
+    if "--check" in argv:
+        if new != text:
+            print("README.md's tables differ from the results: run python tools/readme_tables.py")
+            return 1
+        return 0
+    README.write_text(new)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
