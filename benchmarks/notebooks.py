@@ -76,7 +76,8 @@ def _machine() -> str:
 
     if ll.pick_device().type == "cuda":
         return torch.cuda.get_device_name(0)
-    return f"{common.cpu_model()}, {os.cpu_count()} cores"
+    threads = torch.get_num_threads()  # the kernels inherit this process's environment (OMP_NUM_THREADS)
+    return f"{common.cpu_model()}, {os.cpu_count()} cores, {threads} torch thread{'s' * (threads > 1)}"
 
 
 def main(argv=None) -> dict:

@@ -107,7 +107,7 @@ def notebooks() -> str:
             return "pending"
         return f"{r['seconds'] / 60:.1f} min" if r["status"] == "ok" else f"failed ({r['status'][:40]})"
 
-    rows = ["| notebook | CPU mode, 2 cores (target ≤ 5 min) | full mode on a GPU (target ≤ 2 min; 06 ≤ 5) |",
+    rows = ["| notebook | CPU mode (target ≤ 5 min on 2 cores) | full mode on a GPU (target ≤ 2 min; 06 ≤ 5) |",
             "|---|---:|---:|"]
     rows += [f"| {name.removesuffix('.ipynb')} | {cell(cpu, name)} | {cell(gpu, name)} |" for name in names]
     machines = sorted({r["machine"] for r in cpu.values()} | {r["machine"] for r in gpu.values()})
