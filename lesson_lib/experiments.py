@@ -98,8 +98,10 @@ class Recipe:
         if where is None:
             where = "in every layer" if self.top is None else f"in the top {self.top} layers (the rest cached)"
         data = "" if self.limit is None else f" on {self.limit:,} training examples"
-        return (f"{self.mode} mode: {LABELS[self.method]} {where}, {self.steps} steps × {self.batch_size}{data}, "
-                f"lr {self.lr:g}" + ("" if self.live else " — not trained live here: stored full-mode result"))
+        run = f"{self.steps} steps × {self.batch_size}{data}, lr {self.lr:g}"
+        if not self.live:
+            return f"{self.mode} mode: {LABELS[self.method]} {where} — not trained live: stored full-mode run ({run})"
+        return f"{self.mode} mode: {LABELS[self.method]} {where}, {run}"
 
 
 def recipe(method: str, task: str = "tweets", mode: str | None = None) -> Recipe:
@@ -117,8 +119,10 @@ def recipe(method: str, task: str = "tweets", mode: str | None = None) -> Recipe
         cpu_steps, lr = CPU_RECIPES.get((method, task), (steps, lr))
         top = None if method == "head" else TOP  # the head alone: every layer below it is cached anyway
         steps = cpu_steps if mode == "cpu" else steps
-    live = not (mode == "cpu" and method in NOT_LIVE_ON_CPU)
-    return Recipe(method, task, mode, top, steps, batch_size, lr, limit, live)
+    if mode == "cpu" and method in NOT_LIVE_ON_CPU:  # shown from the stored full-mode run: describe that run
+        steps, batch_size, _ = BUDGETS["full"][task]
+        return Recipe(method, task, mode, None, steps, batch_size, lr, None, live=False)
+    return Recipe(method, task, mode, top, steps, batch_size, lr, limit)
 
 
 # --- one run ------------------------------------------------------------------------------------------------

@@ -60,12 +60,10 @@ def describe() -> str:
     }[mode()]
 
 
-def verdict(text: str) -> str:
+def verdict(text: str) -> None:
     """Print a conclusion drawn from measurements; in quick mode print instead that there is none.
 
     Every sentence in the lessons that *concludes* something (a winner, a drop, a gate's effect) goes
     through here, because quick-mode numbers come from a few steps and support no conclusion.
     """
-    line = f"(no conclusion: {QUICK_NOTE})" if is_quick() else text
-    print(line)
-    return line
+    print(f"(no conclusion: {QUICK_NOTE})" if is_quick() else text)

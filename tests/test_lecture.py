@@ -151,3 +151,26 @@ def test_every_experiment_is_stored_with_its_provenance():
         p = record["provenance"]
         assert p["mode"] == "full" and p["command"] == f"python -m lesson_lib precompute {name}", name
         assert p["seconds"] > 0 and p["seed"] == 0 and p["device"] and p["date"]
+
+
+def test_recipes_say_what_a_mode_trains_live_and_what_it_shows_stored():
+    """CPU mode: the efficient methods train live in the top layers for fewer steps; full fine-tuning and prompt
+    tuning are shown from the stored full-mode run, and their recipe describes that run (its steps, not a CPU
+    budget nobody trains); quick mode trains everything live on a subset."""
+    live = ll.recipe("lora", "tweets", "cpu")
+    assert live.live and live.top == experiments.TOP and live.steps < ll.recipe("lora", "tweets", "full").steps
+    for method in experiments.NOT_LIVE_ON_CPU:
+        for task in ("tweets", "bbc"):
+            shown, full = ll.recipe(method, task, "cpu"), ll.recipe(method, task, "full")
+            assert not shown.live and (shown.steps, shown.batch_size, shown.lr) == (full.steps, full.batch_size, full.lr)
+            assert "not trained live" in str(shown) and f"{full.steps} steps" in str(shown)
+    assert all(ll.recipe(m, "tweets", "quick").live for m in experiments.METHODS)
+
+
+def test_a_verdict_is_printed_once_and_never_in_quick_mode(monkeypatch, capsys):
+    monkeypatch.setenv("LESSON_MODE", "cpu")
+    assert ll.verdict("LoRA wins") is None  # printed, not also echoed as a notebook cell's value
+    assert capsys.readouterr().out == "LoRA wins\n"
+    monkeypatch.setenv("LESSON_MODE", "quick")
+    ll.verdict("LoRA wins")
+    assert "wins" not in capsys.readouterr().out
