@@ -93,11 +93,11 @@ def main(argv=None) -> dict:
     saved = {k: os.environ.get(k) for k in ("LESSON_MODE", "LESSON_FAST", "LESSON_CACHE")}
     os.environ.pop("LESSON_FAST", None)
     os.environ["LESSON_MODE"] = args.mode
-    os.environ["LESSON_CACHE"] = tempfile.mkdtemp(prefix="lesson-cache-")  # nothing stored: every run trains
     key, machine = _mode_key(args.mode), _machine()
     rows = {}
     try:
-        for path in paths:
+        for path in paths:  # an empty lecture cache per notebook: every live run trains, as on a first visit
+            os.environ["LESSON_CACHE"] = tempfile.mkdtemp(prefix="lesson-cache-")
             entry = _execute(path, args.timeout, Path(args.save) if args.save else None)
             entry |= {"machine": machine, "date": dt.date.today().isoformat()}
             rows[path.name] = entry
