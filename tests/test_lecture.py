@@ -162,7 +162,8 @@ def test_recipes_say_what_a_mode_trains_live_and_what_it_shows_stored():
     for method in experiments.NOT_LIVE_ON_CPU:
         for task in ("tweets", "bbc"):
             shown, full = ll.recipe(method, task, "cpu"), ll.recipe(method, task, "full")
-            assert not shown.live and (shown.steps, shown.batch_size, shown.lr) == (full.steps, full.batch_size, full.lr)
+            assert not shown.live
+            assert (shown.steps, shown.batch_size, shown.lr) == (full.steps, full.batch_size, full.lr)
             assert "not trained live" in str(shown) and f"{full.steps} steps" in str(shown)
     assert all(ll.recipe(m, "tweets", "quick").live for m in experiments.METHODS)
 
