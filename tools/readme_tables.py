@@ -83,12 +83,14 @@ def cpu_mode() -> str:
     data = _load(RESULTS / "cpu_mode.json")
     if data is None:
         return "_Not measured yet: `python -m benchmarks.cpu_mode`._"
-    rows = ["| what the notebook trains live | CPU mode | full mode (stored) | points |", "|---|---:|---:|---:|"]
+    rows = ["| what the notebook trains live | CPU mode: mean (each seed) | full mode (stored) | points |",
+            "|---|---:|---:|---:|"]
     for r in data["rows"]:
         acc = sum(r["accuracies"]) / len(r["accuracies"])
+        seeds = " / ".join(f"{100 * a:.1f}" for a in r["accuracies"])
         full = "–" if r["full_accuracy"] is None else _pct(r["full_accuracy"])
         gap = "–" if r["full_accuracy"] is None else f"{100 * (acc - r['full_accuracy']):+.1f}"
-        rows.append(f"| {r['label']} | {_pct(acc)} | {full} | {gap} |")
+        rows.append(f"| {r['label']} | {_pct(acc)} ({seeds}) | {full} | {gap} |")
     m = data["machine"]
     rows += ["", "CPU mode: the top two layers (the rest cached), the recipes of `lesson_lib.experiments.CPU_RECIPES`; "
                  f"seeds {data['seeds']}; measured on {m['cpu']} ({m['logical_cpus']} cores), "

@@ -154,6 +154,10 @@ CELLS = [
     A second set of adapters, with its own 5-way head, learns the BBC News topics on the *same* frozen base.
     `set_active` switches between the tasks; each keeps its accuracy exactly (compared in fp32, see below),
     and the base fingerprint never changes. Each task is one small file on disk.
+
+    The BBC test split has 300 articles, so one article is a third of a point. A short run on a few hundred
+    articles also depends on its random start: in CPU mode, seeds land several points apart (the README's CPU-mode
+    table lists them, from `python -m benchmarks.cpu_mode`). Compare your number with that spread, not with one run.
     """),
     code("""
     import tempfile, pathlib
