@@ -117,6 +117,7 @@ def test_the_device_rule_check_catches_the_patterns_it_forbids(tmp_path, source)
 
 
 CONCLUSIONS = ("best efficient method", "drops after its best size", "does not drop", "beats it", "does not beat it",
+               "a tie",
                "changes the accuracy by", "keeps the accuracy", "gains", "carries the adaptation")
 
 

@@ -111,12 +111,18 @@ CELLS = [
     """),
     md("## Does the combination beat the best single method?"),
     code("""
+    import math
     for task, results in compare.items():
         rows = {r["method"]: r for r in results["rows"]}
         singles = {m: rows[m]["accuracy"] for m in ("lora", "adapter", "prefix", "prompt") if m in rows}
         best = max(singles, key=singles.get)
         uni = rows["unipelt"]["accuracy"] if "unipelt" in rows else float("nan")
-        ll.verdict(f"{task}: UniPELT {uni:.1%} vs best single ({best}) {singles[best]:.1%} → "
-                   f"{'beats it' if uni > singles[best] else 'does not beat it'} ({100 * (uni - singles[best]):+.1f} points)")
+        gap, n = uni - singles[best], rows[best]["test_size"]
+        # one run on n test examples: two accuracies near p differ by chance by about 2·sqrt(2·p·(1 − p) / n)
+        noise = 2 * math.sqrt(2 * uni * (1 - uni) / n)
+        outcome = ("a tie: the gap is within the noise of single runs" if abs(gap) < noise
+                   else "beats it" if gap > 0 else "does not beat it")
+        ll.verdict(f"{task}: UniPELT {uni:.1%} vs best single ({best}) {singles[best]:.1%}, {100 * gap:+.1f} points "
+                   f"(noise ±{100 * noise:.1f} on {n:,} test examples) → {outcome}")
     """),
 ]
