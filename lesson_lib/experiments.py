@@ -113,15 +113,15 @@ def recipe(method: str, task: str = "tweets", mode: str | None = None) -> Recipe
         raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
     if task not in BUDGETS["full"]:
         raise ValueError(f"no recipe for task {task!r}; tasks: {sorted(BUDGETS['full'])}")
-    steps, batch_size, limit = BUDGETS[mode][task]
     lr, top = LEARNING_RATES[method], None
-    if mode != "full" and method not in ("full", "prompt"):  # methods that live inside the layers
-        cpu_steps, lr = CPU_RECIPES.get((method, task), (steps, lr))
-        top = None if method == "head" else TOP  # the head alone: every layer below it is cached anyway
-        steps = cpu_steps if mode == "cpu" else steps
     if mode == "cpu" and method in NOT_LIVE_ON_CPU:  # shown from the stored full-mode run: describe that run
         steps, batch_size, _ = BUDGETS["full"][task]
         return Recipe(method, task, mode, None, steps, batch_size, lr, None, live=False)
+    steps, batch_size, limit = BUDGETS[mode][task]
+    if mode != "full" and method not in NOT_LIVE_ON_CPU:  # methods that live inside the layers
+        cpu_steps, lr = CPU_RECIPES.get((method, task), (steps, lr))
+        top = None if method == "head" else TOP  # the head alone: every layer below it is cached anyway
+        steps = cpu_steps if mode == "cpu" else steps
     return Recipe(method, task, mode, top, steps, batch_size, lr, limit)
 
 

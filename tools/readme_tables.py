@@ -92,8 +92,9 @@ def cpu_mode() -> str:
         gap = "–" if r["full_accuracy"] is None else f"{100 * (acc - r['full_accuracy']):+.1f}"
         rows.append(f"| {r['label']} | {_pct(acc)} ({seeds}) | {full} | {gap} |")
     m = data["machine"]
+    threads = f"{m['torch_threads']} torch thread{'s' * (m['torch_threads'] > 1)}"
     rows += ["", "CPU mode: the top two layers (the rest cached), the recipes of `lesson_lib.experiments.CPU_RECIPES`; "
-                 f"seeds {data['seeds']}; measured on {m['cpu']} ({m['logical_cpus']} cores), "
+                 f"seeds {data['seeds']}; measured on {m['cpu']} ({m['logical_cpus']} cores, {threads}), "
                  "`python -m benchmarks.cpu_mode`."]
     return "\n".join(rows)
 
