@@ -111,13 +111,11 @@ def _autocast(device):
 
 
 def _with_threads(fn, n: int):
+    from lesson_lib.devices import threads
+
     def run(i: int) -> None:
-        before = torch.get_num_threads()
-        torch.set_num_threads(n)
-        try:
+        with threads(n):
             fn(i)
-        finally:
-            torch.set_num_threads(before)
     return run
 
 

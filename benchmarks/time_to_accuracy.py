@@ -5,12 +5,13 @@
 
 The plain loop is the PEFT-style recipe: LoRA r = 8 (alpha 16) on query and value in all layers,
 batch 32, AdamW lr 1e-3, ``ll.train(..., TrainConfig(fast=False))``. Its test accuracy after
-``--steps`` steps (300) is the target. The fast path is ``ll.train`` with the defaults found by
-measurement (see lesson_lib/fast.py): LoRA r = 8 on query and value in the top k = 2 layers only, so
-layers 0-3 are cached, length-bucketed batches, lr 3e-3 — run twice, before and after the plain loop,
-each from a cold cache and with the same seed (so the same accuracy curve), so that a busy moment of a
-shared machine cannot favour one side; the reported speed-up is the smaller of the two. The second fast
-run stops at the target. Every run is seeded (LoRA's A matrices, batch order, dropout).
+``--steps`` steps (300) is the target. The fast path is ``ll.train(..., fast=ll.fast.FastPath(model))``
+(one cache for training and the test checkpoints) with the defaults found by measurement (see
+lesson_lib/fast.py): LoRA r = 8 on query and value in the top k = 2 layers only, so layers 0-3 are
+cached, length-bucketed batches, lr 3e-3 — run twice, before and after the plain loop, each from a cold
+cache and with the same seed (so the same accuracy curve), so that a busy moment of a shared machine
+cannot favour one side; the reported speed-up is the smaller of the two. The second fast run stops at
+the target. Every run is seeded (LoRA's A matrices, batch order, dropout).
 
 The clock starts when ``ll.train`` is called (tokenising, building the cache and every training step
 count) and stops at the first checkpoint whose test accuracy reaches the target. At each checkpoint the
@@ -85,25 +86,24 @@ def run(name: str, task, steps: int, every: int, device, tiny: bool, seed: int, 
 
     model, tok = _build(name, tiny, seed)
     recipe = RECIPES[name]
-    if recipe["fast"]:
-        fast.clear_cache(model)
-        s = fast.cache_start(model)
-        test_cache = fast.cache_for(model, task.test, tok, task.max_length, s)
+    fast_path = fast.FastPath(model) if recipe["fast"] else None  # a cold cache, shared by training and the test
+    if fast_path is not None:
+        test_cache = fast_path.cache(task.test, tok, task.max_length)
         evaluate = lambda: fast.evaluate_cached(model, test_cache, device)
     else:
         evaluate = lambda: ll.evaluate(model, task.test)
     cfg = ll.TrainConfig(steps=steps, lr=recipe["lr"], batch_size=recipe["batch_size"], eval_every=0,
-                         progress=False, fast=recipe["fast"], device=str(device), seed=seed)
+                         progress=False, device=str(device), seed=seed)
     cb = Checkpoints(model, evaluate, every, target, stop_at_target)
-    history = ll.train(model, task, cfg, callbacks=[cb])
+    history = ll.train(model, task, cfg, callbacks=[cb], fast=fast_path)
     out = {"recipe": name, **recipe, "path": history.path, "points": cb.points, "steps_run": history.steps[-1],
            "median_step_s": statistics.median(cb.step_seconds[1:] or cb.step_seconds),
            "trainable": ll.count_params(model).trainable}
     if recipe["fast"]:
         out["check_full_model_accuracy"] = ll.evaluate(model, task.test)["accuracy"]
         out["check_cached_accuracy"] = cb.points[-1]["accuracy"] if cb.points else None
-        out["cache_mb"] = sum(c.megabytes for c in fast._CACHES.get(model, {}).values() if hasattr(c, "megabytes"))
-        fast.clear_cache(model)
+        out["cache_mb"] = fast_path.megabytes
+        fast_path.clear()
     return out
 
 

@@ -8,14 +8,15 @@ progress to callbacks: ``on_step(step, loss, history)``, ``on_eval(step, metrics
 ``history.request_stop()``; so does Ctrl-C. Either way the model stays usable and the history so
 far comes back.
 
-Where the batches come from is a "feed": ``PlainFeed`` (tokenised batches, the whole model's forward)
-or, when only the top layers train, ``fast.CachedFeed`` (frozen lower layers run once per example and
-cached; see ``lesson_lib/fast.py``). ``TrainConfig(fast=False)`` always takes the plain one.
+Where the batches come from is a "feed": ``PlainFeed`` (tokenised batches, the whole model's forward),
+or, when the caller asks for the fast path, ``fast.CachedFeed`` (the frozen lower layers run once per
+example and cached; see ``lesson_lib/fast.py``). Asking is ``TrainConfig(fast=True)`` (a new cache for this
+call) or ``train(..., fast=fp)`` with a ``fast.FastPath(model)`` you keep (reused by the next call).
+``threads(n)`` runs a block with n CPU threads.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import dataclass, field
 
@@ -25,7 +26,9 @@ from torch import nn
 from .config import TrainConfig
 from .data import Split, Task, make_loader
 from .devices import autocast as _autocast
-from .devices import model_device, pick_device, to_model
+from .devices import model_device, pick_device, threads, to_model
+from .fast import FastPath
+from .lora import LoRALinear
 from .models import token_budget, tokenizer_for
 
 
@@ -40,6 +43,7 @@ class History:
     stopped: str = "running"
     device: str = "cpu"
     path: str = "plain"  # "plain", or what the fast path cached (see lesson_lib.fast.describe)
+    source: str = "trained now"  # or "stored (file)" when lecture.train_or_load loaded a stored run
     _stop: bool = False
 
     def request_stop(self) -> None:
@@ -63,9 +67,7 @@ def _check_labels(model: nn.Module, task: Task) -> None:
 
 def _check_trainable_as_is(model: nn.Module, task: Task, cfg: TrainConfig) -> None:
     """Refuse, before anything changes, what would train nothing or fail later with a puzzling message."""
-    from .surgery import lora_modules
-
-    if any(m.merged for m in lora_modules(model).values()):
+    if any(isinstance(m, LoRALinear) and m.merged for m in model.modules()):
         raise ValueError("this model's LoRA updates are merged into its weights, so training A and B would change "
                          "nothing the model computes; call ll.unmerge(model) first (and ll.merge again afterwards)")
     if cfg.eval_limit is not None and cfg.eval_limit < task.num_labels:
@@ -118,6 +120,8 @@ def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
 class PlainFeed:
     """The plain data path: shuffled, dynamically padded batches and the whole model's forward."""
 
+    path = "plain"  # what History.path records
+
     def __init__(self, model: nn.Module, task: Task, eval_split: Split, tok, cfg: TrainConfig, device):
         self.model, self.eval_split, self.tok, self.device = model, eval_split, tok, device
         self.max_length = token_budget(model, task.max_length)
@@ -135,34 +139,24 @@ class PlainFeed:
         return evaluate(self.model, self.eval_split, tokenizer=self.tok, max_length=self.max_length)
 
 
-def _feed(model: nn.Module, task: Task, eval_split: Split, tok, cfg: TrainConfig, device):
-    """The fast path when it applies (and ``cfg.fast`` allows it), else the plain one; and its name."""
-    from . import fast
-
-    s = fast.cache_start(model) if cfg.fast is not False else None
-    if cfg.fast is True and s is None:
-        raise ValueError(f"TrainConfig(fast=True) cannot be honoured: {fast.describe(model)}. "
-                         "Use fast=None (auto) or fast=False.")
-    if s is None or (s == 0 and cfg.fast is None):
-        return PlainFeed(model, task, eval_split, tok, cfg, device), "plain"
-    autocast = lambda: _autocast(device, cfg.amp)
-    return fast.CachedFeed(model, task, eval_split, tok, cfg, device, s, autocast), fast.describe(model)
+def _feed(model: nn.Module, task: Task, eval_split: Split, tok, cfg: TrainConfig, device,
+          fast: FastPath | None):
+    """The fast path when the caller asked for it (``fast=`` or ``cfg.fast``), else the plain one."""
+    if fast is None and not cfg.fast:
+        return PlainFeed(model, task, eval_split, tok, cfg, device)
+    if fast is None:  # TrainConfig(fast=True): a cache for this call alone
+        fast = FastPath(model)
+    elif fast.model is not model:
+        raise ValueError("this FastPath was made for another model; make one with ll.fast.FastPath(model)")
+    return fast.feed(task, eval_split, tok, cfg, device, autocast=lambda: _autocast(device, cfg.amp))
 
 
-@contextlib.contextmanager
-def _threads(n: int | None):
-    """Run with ``n`` CPU threads (None: leave torch's setting), then put the old setting back."""
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+def train(model: nn.Module, task: Task, cfg: TrainConfig | None = None, callbacks=(), tokenizer=None,
+          fast: FastPath | None = None) -> History:
+    """Train the trainable parameters of ``model`` on ``task.train``; see the module docstring.
 
-
-def train(model: nn.Module, task: Task, cfg: TrainConfig | None = None, callbacks=(), tokenizer=None) -> History:
-    """Train the trainable parameters of ``model`` on ``task.train``; see the module docstring."""
+    ``fast``: a ``fast.FastPath(model)`` to train through (and keep filling) that cache; None: the fast path
+    only if ``cfg.fast`` asks for it, with a cache for this call alone."""
     cfg = cfg or TrainConfig()
     _check_labels(model, task)
     _check_trainable_as_is(model, task, cfg)
@@ -174,12 +168,12 @@ def train(model: nn.Module, task: Task, cfg: TrainConfig | None = None, callback
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(cfg))
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and not torch.cuda.is_bf16_supported())
     eval_split = task.val.subset(cfg.eval_limit, seed=cfg.seed) if cfg.eval_limit else task.val
-    feed, path = _feed(model, task, eval_split, tok, cfg, device)
+    feed = _feed(model, task, eval_split, tok, cfg, device, fast)
     callbacks = list(callbacks) + ([TqdmProgress(cfg.steps)] if cfg.progress else [])
-    history = History(device=str(device), path=path)
+    history = History(device=str(device), path=feed.path)
     torch.manual_seed(cfg.seed)
     start = time.perf_counter()
-    with _threads(cfg.threads):
+    with threads(cfg.threads):
         try:
             _loop(model, opt, sched, scaler, feed, cfg, device, callbacks, history, start)
         except KeyboardInterrupt:

@@ -1,5 +1,6 @@
-"""The fast path (lesson_lib/fast.py): cached and uncached forward agree, training only touches what
-it should, callbacks and stopping behave as in the plain loop, and it steps aside when it cannot apply."""
+"""The fast path (lesson_lib/fast.py): cached and uncached forward agree (BERT, RoBERTa, DistilBERT, eager and
+sdpa attention), training only touches what it should, callbacks and stopping behave as in the plain loop, it is
+taken only when asked for, and says why when it cannot apply."""
 
 import os
 import subprocess
@@ -15,6 +16,7 @@ from lesson_lib.tiny import tiny_task
 
 ROOT = Path(__file__).resolve().parents[1]
 QUIET = dict(eval_every=0, progress=False)
+FAST = dict(QUIET, fast=True)
 
 
 def _perturb(model, seed=0):
@@ -41,7 +43,7 @@ def _both_ways(model, tok, texts, labels=None):
 
 
 METHODS = {
-    "head only": lambda m: ll.freeze_base(m),
+    "head only": lambda m: ll.surgery.freeze_base(m),
     "lora top 1": lambda m: ll.inject(m, ll.LoRAConfig(r=4, layers=(1,))),
     "adapter top 1": lambda m: ll.inject(m, ll.AdapterConfig(bottleneck=8, layers=(1,))),
     "prefix top 1": lambda m: ll.inject(m, ll.PrefixConfig(length=3, layers=(1,))),
@@ -84,26 +86,78 @@ def test_cached_evaluation_equals_evaluate():
     ll.inject(model, ll.LoRAConfig(r=4, layers=(1,)))
     _perturb(model)
     task = tiny_task()
-    cache = fast.cache_for(model, task.test, tok, task.max_length, fast.cache_start(model))
+    cache = fast.FastPath(model).cache(task.test, tok, task.max_length)
     got = fast.evaluate_cached(model, cache, torch.device("cpu"))
     want = ll.evaluate(model, task.test)
     assert got["n"] == want["n"] and got["accuracy"] == want["accuracy"]
     assert abs(got["loss"] - want["loss"]) < 1e-5
 
 
-def test_model_is_whole_after_a_cached_forward():
+def test_model_is_whole_and_in_its_modes_after_a_cached_forward():
     model, tok = ll.load_base(tiny=True)
     ll.inject(model, ll.LoRAConfig(r=4, layers=(1,)))
-    names = [n for n, _ in model.named_modules()]
+    modules = list(model.named_modules())
+    model.train()
+    model.classifier.eval()  # a mixed state, to see that every module gets its own mode back
+    modes = [m.training for _, m in modules]
     with torch.no_grad():
         _both_ways(model, tok, ["great fun"])
-    assert [n for n, _ in model.named_modules()] == names
+    assert list(model.named_modules()) == modules and [m.training for _, m in modules] == modes
+
+
+def _family_model(family, attn):
+    """A tiny random RoBERTa / DistilBERT / BERT classifier (no dropout, so train mode compares too)."""
+    import transformers as tf
+
+    common = dict(vocab_size=50, num_labels=3, max_position_embeddings=40)
+    if family == "distilbert":
+        config = tf.DistilBertConfig(dim=16, n_layers=3, n_heads=2, hidden_dim=24, dropout=0.0,
+                                     attention_dropout=0.0, seq_classif_dropout=0.0, pad_token_id=0, **common)
+        cls = tf.DistilBertForSequenceClassification
+    else:
+        config = getattr(tf, f"{'Roberta' if family == 'roberta' else 'Bert'}Config")(
+            hidden_size=16, num_hidden_layers=3, num_attention_heads=2, intermediate_size=24, hidden_dropout_prob=0.0,
+            attention_probs_dropout_prob=0.0, pad_token_id=1, **common)
+        cls = tf.RobertaForSequenceClassification if family == "roberta" else tf.BertForSequenceClassification
+    config._attn_implementation = attn
+    torch.manual_seed(0)
+    return cls(config), config.pad_token_id
+
+
+@pytest.mark.parametrize("attn", ["eager", "sdpa"])
+@pytest.mark.parametrize("family", ["bert", "roberta", "distilbert"])
+@pytest.mark.parametrize("method", ["lora", "prefix", "head"])
+def test_every_family_cached_equals_the_models_own_forward(family, attn, method):
+    """The per-family head code and the layers' mask, against the model's own forward, with padding."""
+    model, pad = _family_model(family, attn)
+    if method == "head":
+        ll.surgery.freeze_base(model)
+    else:
+        cfg = ll.LoRAConfig(r=2, layers=(2,)) if method == "lora" else ll.PrefixConfig(length=3, layers=(1, 2))
+        ll.inject(model, cfg)
+    _perturb(model)
+    g = torch.Generator().manual_seed(1)
+    ids = torch.randint(5, 50, (4, 9), generator=g)
+    mask = torch.ones_like(ids)
+    for row, n in enumerate((9, 6, 3, 7)):
+        ids[row, n:], mask[row, n:] = pad, 0
+    labels = torch.tensor([0, 2, 1, 2])
+    s = fast.cache_start(model)
+    assert s == {"lora": 2, "prefix": 1, "head": 3}[method]
+    hidden = fast.lower_forward(model, s, {"input_ids": ids, "attention_mask": mask})
+    for mode in ("eval", "train"):
+        getattr(model, mode)()
+        plain = model(input_ids=ids, attention_mask=mask, labels=labels)
+        cached = fast.top_forward(model, s, hidden.clone(), mask, labels)
+        gap = (plain.logits - cached.logits).abs().max()
+        assert torch.allclose(plain.logits, cached.logits, atol=1e-5), (mode, gap)
+        assert torch.allclose(plain.loss, cached.loss, atol=1e-6)
 
 
 @pytest.mark.parametrize("setup, expected", [
     (lambda m: ll.inject(m, ll.LoRAConfig(r=4)), 0),
     (lambda m: ll.inject(m, ll.LoRAConfig(r=4, layers=(1,))), 1),
-    (lambda m: ll.freeze_base(m), 2),
+    (lambda m: ll.surgery.freeze_base(m), 2),
     (lambda m: ll.inject(m, ll.AdapterConfig(bottleneck=4, layers=(1,), train_layernorm=True)), 0),
     (lambda m: ll.inject(m, ll.PromptConfig(length=2)), None),
     (lambda m: None, None),  # full fine-tuning: the embeddings train
@@ -118,7 +172,7 @@ def test_training_on_the_fast_path_changes_only_trainable_parameters():
     model, _ = ll.load_base(tiny=True)
     ll.inject(model, ll.LoRAConfig(r=4, layers=(1,)))
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    h = ll.train(model, tiny_task(), ll.TrainConfig(steps=5, lr=1e-2, batch_size=8, **QUIET))
+    h = ll.train(model, tiny_task(), ll.TrainConfig(steps=5, lr=1e-2, batch_size=8, **FAST))
     assert h.path.startswith("fast path") and h.stopped == "done"
     changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
@@ -129,7 +183,8 @@ def test_training_on_the_fast_path_changes_only_trainable_parameters():
 def test_the_fast_path_learns():
     model, _ = ll.load_base(tiny=True)
     ll.inject(model, ll.LoRAConfig(r=4, layers=(1,)))
-    h = ll.train(model, tiny_task(), ll.TrainConfig(steps=60, lr=1e-2, batch_size=16, eval_every=30, progress=False))
+    cfg = ll.TrainConfig(steps=60, lr=1e-2, batch_size=16, eval_every=30, progress=False, fast=True)
+    h = ll.train(model, tiny_task(), cfg)
     assert h.path.startswith("fast path")
     assert sum(h.losses[-10:]) / 10 < sum(h.losses[:10]) / 10
 
@@ -155,14 +210,14 @@ class Recorder:
 
 def test_callbacks_and_stop_on_the_fast_path():
     model, _ = ll.load_base(tiny=True)
-    ll.freeze_base(model)
+    ll.surgery.freeze_base(model)
     rec = Recorder()
-    cfg = ll.TrainConfig(steps=10, eval_every=5, eval_limit=8, batch_size=8, progress=False)
+    cfg = ll.TrainConfig(steps=10, eval_every=5, eval_limit=8, batch_size=8, progress=False, fast=True)
     h = ll.train(model, tiny_task(), cfg, callbacks=[rec])
     assert h.path.startswith("fast path") and rec.steps == list(range(1, 11))
     assert rec.evals == [(5, 8), (10, 8)] and rec.ended == "done" and not model.training
     rec = Recorder(stop_at=3)
-    h = ll.train(model, tiny_task(), ll.TrainConfig(steps=50, batch_size=8, **QUIET), callbacks=[rec])
+    h = ll.train(model, tiny_task(), ll.TrainConfig(steps=50, batch_size=8, **FAST), callbacks=[rec])
     assert h.steps[-1] == 3 and h.stopped == "stopped" and h.final["step"] == 3
 
 
@@ -170,45 +225,83 @@ def test_ctrl_c_on_the_fast_path_leaves_the_model_whole():
     model, _ = ll.load_base(tiny=True)
     ll.inject(model, ll.LoRAConfig(r=4, layers=(1,)))
     names = [n for n, _ in model.named_modules()]
-    h = ll.train(model, tiny_task(), ll.TrainConfig(steps=50, batch_size=8, **QUIET),
+    h = ll.train(model, tiny_task(), ll.TrainConfig(steps=50, batch_size=8, **FAST),
                  callbacks=[Recorder(interrupt_at=4)])
     assert h.stopped == "interrupted" and len(h.losses) == 4 and not model.training
     assert [n for n, _ in model.named_modules()] == names
     assert all(p.grad is None for p in model.parameters())
 
 
-def test_falls_back_to_the_plain_loop_when_a_lower_layer_trains():
+def test_the_plain_loop_unless_asked_and_fast_true_says_why_it_cannot_apply():
+    model, _ = ll.load_base(tiny=True)
+    ll.surgery.freeze_base(model)  # the fast path could apply, but nobody asked
+    assert ll.TrainConfig().fast is False
+    assert ll.train(model, tiny_task(), ll.TrainConfig(steps=2, batch_size=8, **QUIET)).path == "plain"
     model, _ = ll.load_base(tiny=True)
     ll.inject(model, ll.LoRAConfig(r=4))  # every layer, layer 0 included
-    assert ll.train(model, tiny_task(), ll.TrainConfig(steps=2, batch_size=8, **QUIET)).path == "plain"
+    with pytest.raises(ValueError, match=r"fast=True\) cannot be honoured: fast path off: layer 0 trains"):
+        ll.train(model, tiny_task(), ll.TrainConfig(steps=2, batch_size=8, **FAST))
     model, _ = ll.load_base(tiny=True)
     ll.inject(model, ll.PromptConfig(length=2))
-    assert ll.train(model, tiny_task(), ll.TrainConfig(steps=2, batch_size=8, **QUIET)).path == "plain"
+    assert fast.cache_start(model) is None
     with pytest.raises(ValueError, match="fast=True"):
-        ll.train(model, tiny_task(), ll.TrainConfig(steps=2, batch_size=8, fast=True, **QUIET))
+        ll.train(model, tiny_task(), ll.TrainConfig(steps=2, batch_size=8, **FAST))
+    with pytest.raises(ValueError, match="fast must be True"):
+        ll.TrainConfig(fast=None)
 
 
-def test_fast_false_forces_the_plain_loop_and_threads_are_restored():
+def test_threads_are_set_for_the_run_and_restored():
+    from lesson_lib.train import threads
+
     model, _ = ll.load_base(tiny=True)
-    ll.freeze_base(model)
-    threads = torch.get_num_threads()
-    h = ll.train(model, tiny_task(), ll.TrainConfig(steps=2, batch_size=8, fast=False, threads=1, **QUIET))
-    assert h.path == "plain" and torch.get_num_threads() == threads
+    ll.surgery.freeze_base(model)
+    before = torch.get_num_threads()
+    seen = []
+    on_step = type("Probe", (), {"on_step": lambda self, *a: seen.append(torch.get_num_threads())})()
+    h = ll.train(model, tiny_task(), ll.TrainConfig(steps=2, batch_size=8, threads=1, **FAST), callbacks=[on_step])
+    assert h.path.startswith("fast path") and seen == [1, 1] and torch.get_num_threads() == before
+    with threads(1):
+        assert torch.get_num_threads() == 1
+    with threads(None):
+        assert torch.get_num_threads() == before
+    assert torch.get_num_threads() == before
 
 
-def test_the_cache_is_reused_and_dropped_when_a_lower_layer_changes():
+def test_a_fast_path_object_is_reused_and_starts_over_when_a_lower_layer_changes():
     model, tok = ll.load_base(tiny=True)
     ll.inject(model, ll.LoRAConfig(r=4, layers=(1,)))
     task = tiny_task()
-    ll.train(model, task, ll.TrainConfig(steps=3, batch_size=8, **QUIET))
-    first = fast.cache_for(model, task.train, tok, task.max_length, 1)
-    assert any(h is not None for h in first.hidden)
-    ll.train(model, task, ll.TrainConfig(steps=3, batch_size=8, **QUIET))
-    assert fast.cache_for(model, task.train, tok, task.max_length, 1) is first
+    fp = fast.FastPath(model)
+    assert "layer 0 run once" in repr(fp) and fp.megabytes == 0
+    ll.train(model, task, ll.TrainConfig(steps=3, batch_size=8, **QUIET), fast=fp)
+    first = fp.cache(task.train, tok, task.max_length)
+    assert any(h is not None for h in first.hidden) and fp.megabytes > 0
+    ll.train(model, task, ll.TrainConfig(steps=3, lr=1e-2, batch_size=8, **QUIET), fast=fp)  # new lr, same cache
+    assert fp.cache(task.train, tok, task.max_length) is first
     with torch.no_grad():
         ll.models.layers_of(model)[0].intermediate.dense.weight.mul_(1.5)  # an in-place edit below layer 1
-    assert fast.cache_for(model, task.train, tok, task.max_length, 1) is not first
-    fast.clear_cache(model)
+    assert fp.cache(task.train, tok, task.max_length) is not first
+    second = fp.cache(task.train, tok, task.max_length)
+    with torch.no_grad():
+        ll.models.layers_of(model)[0].output.dense.weight.data = ll.models.layers_of(model)[0].output.dense.weight * 2
+    assert fp.cache(task.train, tok, task.max_length) is not second  # a tensor swapped in behind torch's back
+    fp.clear()
+    assert fp.megabytes == 0
+    other, _ = ll.load_base(tiny=True)
+    ll.surgery.freeze_base(other)
+    with pytest.raises(ValueError, match="another model"):
+        ll.train(other, task, ll.TrainConfig(steps=1, batch_size=8, **QUIET), fast=fp)
+
+
+def test_a_fresh_cache_per_call_gives_the_same_run_as_a_kept_one():
+    task = tiny_task()
+    runs = []
+    for kept in (False, True):
+        model, _ = ll.load_base(tiny=True)
+        ll.inject(model, ll.LoRAConfig(r=4, layers=(1,)), seed=0)
+        kw = {"fast": fast.FastPath(model)} if kept else {}
+        runs.append(ll.train(model, task, ll.TrainConfig(steps=4, batch_size=8, fast=not kept, **QUIET), **kw).losses)
+    assert runs[0] == runs[1]
 
 
 def test_bucketed_batches_cover_every_example_once_per_epoch_with_less_padding():
@@ -239,7 +332,7 @@ def test_minilm_cached_and_uncached_logits_agree(minilm_task):
     texts = minilm_task.test.texts[:16]
     s = fast.cache_start(model)
     assert s == 4
-    cache = fast.HiddenCache(ll.Split(texts, minilm_task.test.labels[:16]), tok, 64, s, 6)
+    cache = fast.HiddenCache(ll.data.Split(texts, minilm_task.test.labels[:16]), tok, 64, s, 6)
     batch = cache.batch(model, list(range(16)), torch.device("cpu"))  # unpadded storage, re-padded here
     enc = dict(tok(texts, padding=True, truncation=True, max_length=64, return_tensors="pt"))
     with torch.no_grad():
@@ -253,7 +346,7 @@ def test_minilm_cached_and_uncached_logits_agree(minilm_task):
 def test_fast_path_on_gpu_with_mixed_precision():
     model, tok = ll.load_base(tiny=True)
     ll.inject(model, ll.LoRAConfig(r=4, layers=(1,)))
-    h = ll.train(model, tiny_task(), ll.TrainConfig(steps=5, batch_size=8, device="cuda", **QUIET))
+    h = ll.train(model, tiny_task(), ll.TrainConfig(steps=5, batch_size=8, device="cuda", **FAST))
     assert h.device.startswith("cuda") and h.path.startswith("fast path")
     model.eval()
     with torch.no_grad():
@@ -274,5 +367,5 @@ def test_quick_benchmarks_run():
     assert "parameter-count slider" in out and "Live curve" in out
     assert "Target = the plain loop" in out and "| plain |" in out
     assert "| tweets | lora | 8 |" in out and "| bbc | head |" in out
-    assert "| prefix | 4 |" in out and ("does not drop" in out or "drops" in out)
+    assert "| prefix | 2 |" in out and ("does not drop" in out or "drops" in out)
     assert "CPU mode against full mode" in out and "| 00 head only |" in out

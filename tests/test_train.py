@@ -63,7 +63,7 @@ def test_time_budget(tiny):
 
 def test_only_trainable_parameters_reach_the_optimizer(tiny):
     model, _ = tiny
-    ll.freeze_base(model)
+    ll.surgery.freeze_base(model)
     before = {n: p.clone() for n, p in model.named_parameters()}
     ll.train(model, tiny_task(), ll.TrainConfig(steps=3, lr=1e-2, batch_size=8, **QUIET))
     changed = {n for n, p in model.named_parameters() if not (p == before[n]).all()}
