@@ -4,7 +4,7 @@
     python -m benchmarks.interactive --quick   # smoke test (tiny model), prints only
 
 * parameter-count slider: ``widgets.parameter_explorer`` on a bare model; move the LoRA-rank slider
-  through 1 … 64 and back; each update injects, counts, removes and redraws (``panel.timings``);
+  through 1 … 64 and back; each update computes the counts by formula and redraws (``panel.timings``);
 * SVD slider: ``widgets.delta_w_explorer`` on a LoRA model with random non-zero A and B; pick each
   layer and matrix in turn (an SVD, a spectrum and a heatmap each), then move the rank-k slider
   (the first visit of a k truncates every ΔW and evaluates the fixed subset; later visits are cached),
@@ -141,7 +141,7 @@ def main(argv=None) -> dict:
                 "dense": dict(steps=steps // 3 or 1, eval_every=3 if tiny else 25, eval_limit=256)}
     lives = {}
     for name, kw in settings.items():
-        cfg = ll.TrainConfig(**kw, lr=3e-3, device=str(device))
+        cfg = ll.TrainConfig(**kw, lr=3e-3, device=str(device), fast=True)  # the top-k recipe: ask for the fast path
         lives[name] = live_curve(lambda: _lora_model(tiny, k), task, cfg)
 
     def row(label, xs):

@@ -7,9 +7,13 @@ analysis functions give; the figure it shows must change when a control moves.
 
 from __future__ import annotations
 
+import importlib
+import re
 import time
 import warnings
+from pathlib import Path
 
+import ipywidgets as W
 import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -20,6 +24,9 @@ import lesson_lib as ll
 from lesson_lib import analysis, metrics, plots
 from lesson_lib import widgets as lw
 from lesson_lib.tiny import tiny_task
+from lesson_lib.widgets import build, counts, figures, gate_state, runs
+from lesson_lib.widgets.delta_state import DeltaState, layer_and_leaf
+from lesson_lib.widgets.switchboard import label_names, predictions_table
 
 QUICK = ll.TrainConfig(steps=20, lr=1e-2, batch_size=8, eval_every=0, progress=False)
 
@@ -101,7 +108,7 @@ def test_figure_mode_is_automatic_overridable_by_env_and_by_call(monkeypatch):
     assert lw.figure_mode() == "static"
     assert lw.use_figure_widget(True) == "widget"  # an explicit call wins over the environment
     assert lw.use_figure_widget(None) == "static"
-    monkeypatch.setattr(lw.W, "__version__", "7.7.1")  # Colab
+    monkeypatch.setattr(W, "__version__", "7.7.1")  # Colab
     monkeypatch.delenv("LESSON_FIGURES")
     assert lw.figure_mode() == "static"
 
@@ -110,10 +117,10 @@ def test_a_broken_figure_widget_falls_back_to_a_static_figure(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("no anywidget frontend")
 
-    monkeypatch.setattr(lw.go, "FigureWidget", broken)
+    monkeypatch.setattr(go, "FigureWidget", broken)
     with pytest.warns(UserWarning, match="static"):
         view = lw.FigureView(plots.spectrum([2.0, 1.0]), mode="widget")
-    assert view.mode == "static" and isinstance(view.widget, lw.W.Output)
+    assert view.mode == "static" and isinstance(view.widget, W.Output)
     view.show(plots.spectrum([3.0, 1.0, 1.0]))
     (out,) = view.widget.outputs
     assert out["output_type"] == "display_data" and "application/vnd.plotly.v1+json" in out["data"]
@@ -124,7 +131,7 @@ def test_resync_makes_the_synced_state_equal_what_is_shown():
     """G1: a FigureWidget syncs its full state only when built; a second window would see that state."""
     view = lw.FigureView(plots.training_curves([], []), mode="widget")
     fw = view.widget
-    lw._copy_into(fw, plots.training_curves([1, 2, 3], [1.0, 0.5, 0.2]))  # an update, not yet resynced
+    figures._copy_into(fw, plots.training_curves([1, 2, 3], [1.0, 0.5, 0.2]))  # an update, not yet resynced
     assert not len(fw._widget_data[0].get("x", ()))  # still the empty curve it was built with
     lw.resync(fw)
     assert list(fw._widget_data[0]["x"]) == [1, 2, 3]
@@ -168,7 +175,7 @@ def test_parameter_explorer_numbers_equal_count_params_and_formulas(mode):
     assert (v["spec_trainable"], v["spec_total"]) == (report.trainable, report.total)
     assert f"{count.trainable:,}" in panel.table.value and "measured = formula" in panel.table.value
     assert v["memory"]["optimizer"] == 2 * 4 * count.trainable
-    assert ll.checksum(model) == before and not ll.tasks(model)  # the explorer leaves the model as it was
+    assert ll.checksum(model) == before and not ll.tasks.names(model)  # the explorer leaves the model as it was
     print(f"[{mode}] parameter explorer update on the tiny model: {1000 * panel.timings['update']:.0f} ms")
 
 
@@ -306,8 +313,8 @@ def test_delta_w_explorer_shows_the_analysis_numbers(mode, task):
     c["layer"].value, c["matrix"].value = 1, "value"
     name = "bert.encoder.layer.1.attention.self.value"
     assert panel.values["module"] == name and _ys(panel.views["spectrum"]) != spectrum
-    grid = analysis.subspace_similarity_grid(ll.surgery.lora_modules(model)[name].lora_A,
-                                             ll.surgery.lora_modules(other)[name].lora_A)
+    grid = analysis.subspace_similarity_grid(analysis.lora_layers(model)[name].lora_A,
+                                             analysis.lora_layers(other)[name].lora_A)
     np.testing.assert_allclose(np.asarray(panel.views["subspace"].data[0].z, dtype=float), grid)
     c["k"].value = 1
     subset = task.val.subset(16) if len(task.val) > 16 else task.val
@@ -383,7 +390,7 @@ def test_switchboard_switches_tasks_on_one_unchanged_base(mode, task):
     seconds = panel.timings["switch"]
     texts = list(lw.EXAMPLES)
     probs = ll.predict(model, texts)
-    assert ll.active_task(model) == "sentiment" and panel.values["labels"] == task.label_names
+    assert ll.tasks.active_task(model) == "sentiment" and panel.values["labels"] == task.label_names
     assert [p[1] for p in panel.values["predictions"]] == [task.label_names[i] for i in probs.argmax(-1)]
     assert panel.values["predictions"] != topic_preds
     assert panel.values["checksum"] == base and panel.values["checksum_unchanged"]
@@ -408,7 +415,7 @@ def test_panels_never_call_display(monkeypatch, task):
         for widget in (lw.use_figure_widget(True), lw.use_figure_widget(False)):
             panel = lw.parameter_explorer(ll.load_base(tiny=True)[0])
             panel.controls["r"].value = 2
-            assert isinstance(panel, lw.W.VBox) and not panel.errors, widget
+            assert isinstance(panel, W.VBox) and not panel.errors, widget
     lw.use_figure_widget(None)
 
 
@@ -425,9 +432,142 @@ def test_an_error_inside_a_nested_callback_stays_visible(task):
     """A gate slider ticks "by hand", whose own callback fails: the error must not be wiped by the outer one."""
     model = _trained([ll.LoRAConfig(r=2), ll.AdapterConfig(bottleneck=4)], task, gates=ll.GateConfig())
     panel = lw.gate_board(model, task.val, eval_limit=16)
-    panel.gates = {**panel.gates, "bogus": []}  # any failure inside the update will do
+    panel.state.gates = {**panel.state.gates, "bogus": []}  # any failure inside the update will do
     panel.controls["lora_value"].value = 0.5
     assert panel.errors and panel.out.outputs and "⚠" in panel.status.value
-    del panel.gates["bogus"]
+    del panel.state.gates["bogus"]
     panel.controls["lora_value"].value = 0.25
     assert not panel.out.outputs and panel.status.value.count("accuracy") == 1
+
+
+# --- the logic behind the panels, without any widget ----------------------------------------------------------
+
+PLAIN = ("build", "counts", "delta_state", "gate_state", "runs", "tables")  # files that create no widget
+
+
+@pytest.fixture
+def no_widget_made():
+    """Fails the test if it creates any ipywidget (the logic must work, and be tested, without the UI)."""
+    from ipywidgets.widgets import widget
+
+    before = set(widget._instances)
+    yield
+    assert set(widget._instances) <= before, "a plain-logic function created a widget"
+
+
+def _control_values(**changes) -> dict:
+    """The parameter explorer's control values at their defaults (BERT-base, fp32), then ``changes``."""
+    v = {m: m == "lora" for m in lw.METHODS} | {f"target_{t}": t in ("query", "value") for t in lw.TARGETS}
+    v |= {"r": 8, "alpha": 16, "bottleneck": 16, "prefix_length": 10, "prompt_length": 10, "spec": "BERT-base",
+          "bytes": 4}
+    return v | changes
+
+
+def test_package_layout_plain_files_import_no_ui_and_plotly_privates_stay_in_figures():
+    root = Path(lw.__file__).parent
+    for stem in PLAIN:
+        text = (root / f"{stem}.py").read_text()
+        assert not re.search(r"^\s*(from|import) (ipywidgets|plotly)", text, flags=re.M), stem
+    for path in root.glob("*.py"):
+        assert len(path.read_text().splitlines()) < 300, path.name
+        if path.stem != "figures":
+            assert not re.search(r"\._(widget_data|widget_layout|data\b|layout_obj|repr_mimebundle_)",
+                                 path.read_text()), path.name
+    for stem in [p.stem for p in root.glob("*.py")]:  # no module-level mutable state, but the one figure choice
+        mod = importlib.import_module(f"lesson_lib.widgets.{stem}")
+        mutable = [n for n, v in vars(mod).items() if not n.startswith("__") and isinstance(v, (list, dict, set))]
+        assert mutable == (["_CHOICE"] if stem == "figures" else []), (stem, mutable)
+
+
+@pytest.mark.parametrize("stand_in", [True, False], ids=["measured_on_meta_stand_in", "formula_only"])
+def test_explorer_numbers_equal_what_count_params_measures(no_widget_made, stand_in):
+    model, _ = ll.load_base(tiny=True)
+    here, before = metrics.spec_of(model), ll.checksum(model)
+    twin = counts.stand_in(model) if stand_in else None
+    settings = [_control_values(), _control_values(lora=False),  # LoRA on q, v; nothing: full fine-tuning
+                _control_values(adapter=True, prefix=True, prompt=True, r=3, target_query=False,
+                                target_value=False, target_intermediate=True, target_ffn_output=True, bytes=2),
+                _control_values(lora=False, adapter=True, bottleneck=5, spec="GPT-3 175B")]
+    for v in settings:
+        n = counts.explorer_numbers(here, v, twin)
+        assert ll.checksum(model) == before and not ll.tasks.names(model)  # the model itself is never touched
+        cfgs = counts.explorer_configs(v)
+        if cfgs:
+            ll.inject(model, cfgs)
+        count, formula = ll.count_params(model), metrics.formula_for(model)
+        ll.remove(model)
+        assert (n["measured_trainable"], n["measured_total"], n["formula_trainable"], n["share"]) == \
+            (count.trainable, count.total, formula, count.share)
+        assert list(n["measured_by_method"].items()) == list(count.by_method.items())  # same bars, same order
+        b = v["bytes"]
+        t = count.trainable
+        assert n["memory"] == {"optimizer": 2 * t * b, "training": (count.total + 3 * t) * b, "checkpoint": t * b}
+        report = metrics.memory_report(lw.SPECS[v["spec"]], cfgs or "full", bytes_per_param=b)
+        assert (n["spec_trainable"], n["spec_total"], n["spec_report"]) == (report.trainable, report.total, report)
+    with pytest.raises(ValueError, match="targets"):
+        counts.explorer_configs(_control_values(target_query=False, target_value=False))
+    assert counts.describe(ll.AdapterConfig(bottleneck=4)) == "adapter m=4"
+    assert counts.method_name(ll.PromptConfig()) == "prompt"
+
+
+def test_delta_state_without_a_panel(task, no_widget_made):
+    model = _trained(ll.LoRAConfig(r=4), task)
+    st = DeltaState(model, task.val, eval_limit=16)
+    subset = task.val.subset(16) if len(task.val) > 16 else task.val
+    assert (st.layers(), st.leaves(), st.r) == ([0, 1], ["query", "value"], 4)
+    name = st.module(1, "value")
+    assert name == "bert.encoder.layer.1.attention.self.value" and layer_and_leaf("L1.value") == (1, "value")
+    with pytest.raises(ValueError, match="no LoRA on L0.key"):
+        st.module(0, "key")
+    s = analysis.singular_values(analysis.delta_weights(model)[name])
+    np.testing.assert_allclose(st.singular_values(name), s)
+    assert st.energy_at_k(name, 1) == pytest.approx(analysis.energy_at_k(s, 1))
+    assert st.accuracy_at(4) == st.full == ll.evaluate(model, subset)["accuracy"]
+    assert st.accuracy_at(1) == analysis.accuracy_by_rank(model, subset, ks=(1,))[1]
+    assert st.ready() == 2 and st.accuracies() == st.accuracy and st.accuracies() is not st.accuracy
+
+
+def test_gate_state_without_a_panel(task, no_widget_made):
+    model = _trained([ll.LoRAConfig(r=2), ll.AdapterConfig(bottleneck=4)], task, gates=ll.GateConfig())
+    st = gate_state.GateState(model, task.val, eval_limit=16)
+    subset = task.val.subset(16) if len(task.val) > 16 else task.val
+    acc, learned = st.measure()
+    assert set(learned) == {"lora", "adapter"} and st.original == {"lora": [None, None], "adapter": [None, None]}
+    chosen = st.chosen({"lora": False, "adapter": True}, {"lora": 0.3, "adapter": 0.0})
+    assert chosen == {"lora": [None, None], "adapter": 0.0}
+    acc_off, now = st.apply(chosen)
+    assert now["adapter"] == [0.0, 0.0] and acc_off == ll.evaluate(model, subset)["accuracy"]
+    acc_back, back = st.apply(st.chosen({"lora": False, "adapter": False}, {}))
+    assert acc_back == acc and back["adapter"] == pytest.approx(learned["adapter"])
+    assert gate_state.mean_gate([0.5, float("nan"), 0.2]) == 0.35
+
+
+def test_run_log_model_factory_and_switchboard_helpers_without_a_panel(task, no_widget_made):
+    factory = build.fresh("head", tiny=True)
+    assert isinstance(factory, build.ModelFactory) and factory.n_layers == 2
+    model = factory()
+    history = ll.train(model, task, ll.TrainConfig(steps=2, batch_size=8, eval_every=0, progress=False))
+    row = runs.run_row("head only", model, history)
+    assert (row["method"], row["trainable"], row["steps"]) == ("head", ll.count_params(model).trainable, 2)
+    log, seen = runs.RunLog(), []
+    log.on_change(lambda changed: seen.append(len(changed.runs)))
+    assert log.to_html() == "<i>no runs yet</i>"
+    log.add(row)
+    assert seen == [1] and "head only" in log.to_html() and log.runs == [row]
+    top = build.fresh(ll.LoRAConfig(r=2), tiny=True)(top=1)
+    assert all(".layer.1." in n or "classifier" in n for n, p in top.named_parameters() if p.requires_grad)
+    assert build.restricted([ll.LoRAConfig(r=2)], (1,))[0].layers == (1,)
+    with pytest.raises(ValueError, match="cannot be restricted"):
+        build.restricted(ll.PromptConfig(length=2), (1,))
+    assert label_names({"a": task}, "a", 2) == task.label_names
+    assert label_names({"a": ["only one"]}, "a", 2) == ["label 0", "label 1"]
+    table, preds = predictions_table(["<i>hi</i>"], ["neg", "pos"], np.array([[0.25, 0.75]]))
+    assert preds == [("<i>hi</i>", "pos", 0.75)] and "&lt;i&gt;hi" in table and "75 %" in table
+
+
+def test_each_live_panel_has_its_own_run_log_unless_given_one(task):
+    factory = lw.fresh(ll.LoRAConfig(r=2), tiny=True)
+    first, second = lw.live_training(factory, task), lw.live_training(factory, task)
+    assert first.runlog is not second.runlog and not first.runlog.runs
+    shared = lw.RunLog()
+    assert lw.live_training(factory, task, log=shared).runlog is shared
