@@ -66,7 +66,7 @@ def _execute(path: Path, timeout: int, save: Path | None = None) -> dict:
 def _mode_key(mode: str) -> str:
     import lesson_lib as ll
 
-    return mode if mode == "cpu" else f"full-{ll.pick_device().type if ll.pick_device().type == 'cuda' else 'cpu'}"
+    return mode if mode == "cpu" else f"full-{'cuda' if ll.devices.pick_device().type == 'cuda' else 'cpu'}"
 
 
 def _machine() -> str:
@@ -74,7 +74,7 @@ def _machine() -> str:
 
     import lesson_lib as ll
 
-    if ll.pick_device().type == "cuda":
+    if ll.devices.pick_device().type == "cuda":
         return torch.cuda.get_device_name(0)
     threads = torch.get_num_threads()  # the kernels inherit this process's environment (OMP_NUM_THREADS)
     return f"{common.cpu_model()}, {os.cpu_count()} cores, {threads} torch thread{'s' * (threads > 1)}"

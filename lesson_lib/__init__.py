@@ -6,44 +6,54 @@
     ll.inject(model, ll.LoRAConfig(r=8, alpha=16, targets=("query", "value")))
     history = ll.train(model, task, ll.TrainConfig(steps=200))
     ll.evaluate(model, task.test)
+
+The names here are the ones a lesson types. Everything else lives in a submodule: ``ll.tasks`` (named
+tasks, switching), ``ll.surgery`` (gates, folding a prefix), ``ll.metrics``, ``ll.analysis``, ``ll.models``,
+``ll.fast``, ``ll.experiments``, ``ll.results``, ``ll.lecture``, ``ll.checks``; ``lesson_lib.registry``
+has one row per method.
 """
 
-from . import analysis, checks, config, devices, experiments, fast, lecture, metrics, modes, results
+from . import (
+    analysis,
+    checks,
+    devices,
+    experiments,
+    fast,
+    io,
+    lecture,
+    metrics,
+    models,
+    modes,
+    registry,
+    results,
+    surgery,
+    tasks,
+)
 from .config import FAST, AdapterConfig, GateConfig, LoRAConfig, PrefixConfig, PromptConfig, TrainConfig
-from .data import Split, Task, known_tasks, load_task
-from .devices import batch, latency, logits, pick_device
+from .data import load_task
+from .devices import latency, logits
 from .experiments import recipe
+from .inputs import batch
 from .io import export_peft, load_adapter, save_adapter
 from .metrics import count_params
-from .models import ARCH, arch_for, load_base, tokenizer_for
-from .modes import by_mode, mode, verdict
-from .surgery import (
-    InjectReport,
-    active_task,
-    checksum,
-    classify_parameters,
-    find_targets,
-    fold_prefix,
-    freeze_base,
-    inject,
-    merge,
-    read_gates,
-    remove,
-    set_active,
-    set_gates,
-    tasks,
-    unmerge,
-)
-from .train import History, evaluate, predict, train
+from .models import load_base
+from .modes import mode, verdict
+from .owners import checksum
+from .surgery import inject, merge, remove, unmerge
+from .train import evaluate, predict, train
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ARCH", "FAST", "AdapterConfig", "GateConfig", "History", "InjectReport", "LoRAConfig", "PrefixConfig",
-    "PromptConfig", "Split", "Task", "TrainConfig", "__version__", "active_task", "analysis", "arch_for", "batch",
-    "by_mode", "checks", "checksum", "classify_parameters", "config", "count_params", "devices", "evaluate",
-    "experiments", "export_peft", "fast", "find_targets", "fold_prefix", "freeze_base", "inject", "known_tasks",
-    "latency", "lecture", "load_adapter", "load_base", "load_task", "logits", "merge", "metrics", "mode", "modes",
-    "pick_device", "predict", "read_gates", "recipe", "remove", "results", "save_adapter", "set_active",
-    "set_gates", "tasks", "tokenizer_for", "train", "unmerge", "verdict",
+    # set up, train, measure
+    "load_base", "load_task", "inject", "remove", "train", "evaluate", "predict", "count_params",
+    # the methods' settings
+    "LoRAConfig", "AdapterConfig", "PrefixConfig", "PromptConfig", "GateConfig", "TrainConfig",
+    # merging, files, the frozen base
+    "merge", "unmerge", "save_adapter", "load_adapter", "export_peft", "checksum",
+    # running the model, modes and recipes
+    "batch", "logits", "latency", "mode", "FAST", "recipe", "verdict",
+    # submodules
+    "analysis", "checks", "devices", "experiments", "fast", "io", "lecture", "metrics", "models", "modes",
+    "registry", "results", "surgery", "tasks", "__version__",
 ]

@@ -16,10 +16,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .module import MethodModule, Wrapper
+
 ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "tanh": nn.Tanh}
 
 
-class Adapter(nn.Module):
+class Adapter(MethodModule):
     """down → nonlinearity → up, plus the residual. ``gate`` (UniPELT) scales the adapter's output."""
 
     method = "adapter"
@@ -47,14 +49,13 @@ class Adapter(nn.Module):
         return h + out
 
 
-class AdapterAfter(nn.Module):
+class AdapterAfter(Wrapper):
     """Run the frozen module at ``.base`` (an output projection), then an adapter on its output."""
 
     method = "adapter"
 
     def __init__(self, base: nn.Module, adapter: Adapter):
-        super().__init__()
-        self.base = base
+        super().__init__(base)
         self.adapter = adapter
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

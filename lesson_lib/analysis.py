@@ -18,8 +18,18 @@ import torch
 from torch import nn
 
 from . import surgery
-from .analysis_core import *  # noqa: F403 - the matrix functions are part of this module's face
-from .analysis_core import effective_rank, energy_curve, singular_values
+from .analysis_core import (  # the matrix functions, re-exported: a lesson calls them as ll.analysis.<name>
+    amplification_factor,
+    effective_rank,
+    energy_at_k,
+    energy_curve,
+    projection_norms,
+    rank_at_energy,
+    singular_values,
+    subspace_similarity,
+    subspace_similarity_grid,
+    truncate_rank,
+)
 
 
 def snapshot(model: nn.Module, names=None) -> dict[str, torch.Tensor]:
@@ -128,7 +138,8 @@ def accuracy_by_rank(model: nn.Module, split, ks=(1, 2, 4, 8), **evaluate_kwargs
     return out
 
 
-__all__ = [  # noqa: F405
+__all__ = [
     "accuracy_by_rank", "delta_weights", "lora_layers", "short_name", "snapshot", "spectrum_summary", "truncated",
-    *__import__("lesson_lib.analysis_core", fromlist=["__all__"]).__all__,
+    "amplification_factor", "effective_rank", "energy_at_k", "energy_curve", "projection_norms", "rank_at_energy",
+    "singular_values", "subspace_similarity", "subspace_similarity_grid", "truncate_rank",
 ]

@@ -13,10 +13,10 @@ Vocabulary, for a matrix M = U diag(s) Vᵀ (its SVD, s sorted from largest to s
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import numpy as np
 import torch
+
+from .devices import threads
 
 __all__ = [
     "Matrix", "amplification_factor", "effective_rank", "energy_at_k", "energy_curve", "projection_norms",
@@ -27,19 +27,10 @@ Matrix = torch.Tensor | np.ndarray
 SMALL = 1024 * 1024  # matrices up to this many entries are decomposed on one thread
 
 
-@contextmanager
 def _one_thread_if_small(t: torch.Tensor):
     """Run a small SVD on one thread: it is faster there, and it does not stall when other programs
     keep the CPU busy (several threads waiting on each other can make a 0.2 s job take 10 s)."""
-    if t.numel() > SMALL:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    return threads(1 if t.numel() <= SMALL else None)
 
 
 def _svd(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

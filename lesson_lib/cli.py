@@ -21,7 +21,7 @@ def info() -> None:
     import lesson_lib as ll
 
     print(f"lesson_lib {ll.__version__} | torch {torch.__version__} | transformers {transformers.__version__}")
-    print(f"device: {ll.pick_device()} | mode: {ll.mode()} — {ll.modes.describe()}")
+    print(f"device: {ll.devices.pick_device()} | mode: {ll.mode()} — {ll.modes.describe()}")
     model, _ = ll.load_base()
     print(f"model: all-MiniLM-L6-v2, {sum(p.numel() for p in model.parameters()):,} parameters")
     for name in ("tweets", "tweets3", "bbc"):

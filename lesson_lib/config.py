@@ -17,6 +17,20 @@ from dataclasses import dataclass
 FAST: bool = os.environ.get("LESSON_FAST", "0").strip().lower() in {"1", "true", "yes", "on"}
 
 
+# The one vocabulary of target names. A method's ``targets`` name the projections of a transformer layer
+# as the papers do; each family's module path for a name is in ``lesson_lib.models.ARCH``.
+TARGETS = ("query", "key", "value", "output", "intermediate", "ffn_output")
+TARGET_ALIASES = {"q": "query", "k": "key", "v": "value", "o": "output", "q_proj": "query", "k_proj": "key",
+                  "v_proj": "value", "o_proj": "output", "out_proj": "output", "attention.output.dense": "output",
+                  "intermediate.dense": "intermediate", "fc1": "intermediate", "fc2": "ffn_output"}
+
+
+def canonical_target(name: str) -> str | None:
+    """The paper's name of a target ("q_proj" → "query"), or None when ``name`` is not one of them."""
+    name = TARGET_ALIASES.get(name, name)
+    return name if name in TARGETS else None
+
+
 def _real(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
@@ -36,7 +50,7 @@ def _count(cfg, name: str, what: str, hint: str = "", minimum: int = 1) -> None:
     object.__setattr__(cfg, name, int(value))
 
 
-def _layers(cfg) -> None:
+def check_layers(cfg) -> None:
     """``layers`` is None (every layer) or a non-empty tuple of distinct layer indices counted from 0."""
     layers = cfg.layers
     if layers is None:
@@ -82,7 +96,7 @@ class LoRAConfig:
                 f"targets must be a non-empty tuple of names, e.g. ('query', 'value'), got {self.targets!r}."
             )
         object.__setattr__(self, "targets", tuple(self.targets))
-        _layers(self)
+        check_layers(self)
 
     @property
     def scaling(self) -> float:
@@ -116,7 +130,7 @@ class AdapterConfig:
             raise ValueError(f"activation must be 'gelu', 'relu' or 'tanh', got {self.activation!r}.")
         if self.init not in ("zeros", "normal"):
             raise ValueError(f"init must be 'zeros' or 'normal', got {self.init!r}.")
-        _layers(self)
+        check_layers(self)
 
 
 @dataclass(frozen=True)
@@ -136,7 +150,7 @@ class PrefixConfig:
     def __post_init__(self) -> None:
         _count(self, "length", "prefix length", "Try 10.")
         _count(self, "reparam_hidden", "reparam_hidden")
-        _layers(self)
+        check_layers(self)
 
 
 @dataclass(frozen=True)
@@ -177,9 +191,10 @@ class TrainConfig:
     time_budget  optional wall-clock limit in seconds; training stops cleanly when reached
     device       None (default): train where the model is; "auto" moves it to cuda, then mps, then cpu
                  (``LESSON_DEVICE`` overrides); or a device name
-    fast         None (auto): when only the top layers (or only the head) train, run the frozen lower
-                 layers once per example and cache them (exact; see lesson_lib/fast.py); False: always
-                 the plain loop; True: the fast path, or an error saying why it cannot apply
+    fast         False (default): the plain loop. True: the fast path, for when only the top layers (or only
+                 the head) train: the frozen lower layers run once per example, in eval mode, and are cached
+                 (same logits; see lesson_lib/fast.py), or an error saying why it cannot apply. To keep the
+                 cache for the next run, pass ``ll.train(..., fast=ll.fast.FastPath(model))`` instead
     threads      CPU threads while training (None: torch's setting); 1 is fastest on a busy, shared machine
     schedule     "linear": the learning rate rises over the first tenth of the steps, then falls linearly to
                  almost zero at the last step (the usual fine-tuning schedule; the end of training is calm,
@@ -198,7 +213,7 @@ class TrainConfig:
     device: str | None = None
     amp: bool = True
     progress: bool = True
-    fast: bool | None = None
+    fast: bool = False
     threads: int | None = None
     schedule: str = "linear"
 
@@ -215,8 +230,9 @@ class TrainConfig:
         _count(self, "seed", "seed", minimum=0)
         if self.time_budget is not None:
             _positive("time_budget", self.time_budget, "Give seconds, or None for no limit.")
-        if self.fast not in (None, True, False):
-            raise ValueError(f"fast must be None (auto), True or False, got {self.fast!r}.")
+        if not isinstance(self.fast, bool):
+            raise ValueError(f"fast must be True (the fast path) or False (the plain loop), got {self.fast!r}; "
+                             "to reuse a cache, pass ll.train(..., fast=ll.fast.FastPath(model)).")
         if self.schedule not in ("linear", "constant"):
             raise ValueError(f"schedule must be 'linear' or 'constant', got {self.schedule!r}.")
         if self.threads is not None:

@@ -291,7 +291,7 @@ def _load_sst2(seed: int) -> Task:
     return Task("sst2", train, val, test, ["negative", "positive"], 64, dropped)
 
 
-def _tokenize(texts: list[str], tokenizer, max_length: int) -> dict[str, list[list[int]]]:
+def tokenize(texts: list[str], tokenizer, max_length: int) -> dict[str, list[list[int]]]:
     """Token ids (and token type ids) of every text; the same texts with the same tokenizer are tokenised once
     per session (a training run re-reads its 12,000 tweets; on a GPU that was a fifth of a short run)."""
     if not texts:
@@ -307,7 +307,7 @@ def _tokenize_once(texts: tuple[str, ...], tokenizer, max_length: int) -> dict[s
 
 def encode(texts: list[str], tokenizer, max_length: int) -> list[list[int]]:
     """Token ids for each text, with the special tokens ([CLS] … [SEP]) and cut to ``max_length``. No padding."""
-    return [list(ids) for ids in _tokenize(texts, tokenizer, max_length)["input_ids"]]  # copies: the cache stays
+    return [list(ids) for ids in tokenize(texts, tokenizer, max_length)["input_ids"]]  # copies: the cache stays
 
 
 def _pad(rows: list[list[int]], width: int, value: int) -> torch.Tensor:
@@ -337,7 +337,7 @@ def make_loader(split: Split, tokenizer, batch_size: int = 32, shuffle: bool = F
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
     if tokenizer.pad_token_id is None:
         raise ValueError("the tokenizer has no pad token; set tokenizer.pad_token = tokenizer.eos_token first.")
-    features = _tokenize(split.texts, tokenizer, max_length)
+    features = tokenize(split.texts, tokenizer, max_length)
     examples = [{key: column[i] for key, column in features.items()} | {"labels": label}
                 for i, label in enumerate(split.labels)]
     if sort_by_length:

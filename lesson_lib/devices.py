@@ -4,7 +4,7 @@ A model lives on one device (the CPU, a CUDA GPU, Apple's mps) in one precision 
 A tensor made by hand lands on the CPU in fp32, so feeding it to a model on a GPU fails with "Expected all
 tensors to be on the same device". The lessons therefore never build model inputs by hand:
 
-    batch = ll.batch(model, task.test, n=16)   # 16 examples, tokenised, on the model's device
+    batch = ll.batch(model, task.test, n=16)   # 16 examples, tokenised, on the model's device (inputs.py)
     logits = ll.logits(model, batch)           # eval mode, no autocast: fp32 logits, back on the CPU
     seconds = ll.latency(model, batch)         # median time of one forward pass (GPU synchronised)
 
@@ -65,32 +65,6 @@ def autocast(device: torch.device, enabled: bool = True):
     return torch.autocast("cuda", dtype=dtype)
 
 
-def batch(model: nn.Module, data, n: int = 16, tokenizer=None, max_length: int | None = None,
-          seed: int = 0) -> dict[str, torch.Tensor]:
-    """A batch for ``model``: token ids and attention mask on the model's device, without labels.
-
-    ``data`` is a list of texts, or a ``Split`` (its first ``n`` examples of a class-balanced shuffle with
-    ``seed``, so the same call always gives the same batch). Texts are cut to ``max_length`` tokens
-    (default: the split's budget, else 128).
-    """
-    from .data import Split
-    from .models import token_budget, tokenizer_for
-
-    if isinstance(data, str):
-        raise ValueError("give a list of texts (['a great flight']) or a Split (task.test), not one string")
-    if isinstance(data, Split):
-        max_length = max_length or data.max_length
-        texts = data.subset(n, seed=seed).texts if len(data) > n and n >= len(set(data.labels)) else data.texts[:n]
-    else:
-        texts = list(data)[:n]
-    if not texts:
-        raise ValueError("no texts to make a batch of: give a non-empty list or Split")
-    tok = tokenizer or tokenizer_for(model)
-    enc = tok(list(texts), padding=True, truncation=True, max_length=token_budget(model, max_length or 128),
-              return_tensors="pt")
-    return to_model(model, dict(enc))
-
-
 @torch.inference_mode()
 def logits(model: nn.Module, batch: Mapping[str, torch.Tensor], amp: bool = False) -> torch.Tensor:
     """The model's logits for ``batch`` (moved to the model's device), in eval mode, as fp32 on the CPU.
@@ -107,6 +81,20 @@ def logits(model: nn.Module, batch: Mapping[str, torch.Tensor], amp: bool = Fals
             return model(**inputs).logits.float().cpu()
     finally:
         model.train(was_training)
+
+
+@contextlib.contextmanager
+def threads(n: int | None):
+    """Run a block with ``n`` CPU threads (None: leave torch's setting), then put the old setting back.
+
+    ``with threads(1): ...`` — one thread is often fastest on a small or busy machine."""
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _sync(device: torch.device) -> None:

@@ -21,33 +21,32 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from .config import AdapterConfig, GateConfig, LoRAConfig, PrefixConfig, PromptConfig, TrainConfig
+from .config import GateConfig, PrefixConfig, TrainConfig
 from .data import Task, load_task
 from .io import save_adapter
 from .metrics import count_params
 from .models import layers_of, load_base
+from .registry import METHODS as REGISTRY
 from .surgery import freeze_base, inject
 from .train import evaluate, train
 
-METHODS = ("head", "full", "lora", "adapter", "prefix", "prefix_flat", "prompt", "unipelt")
-# every layer, the full budget (measured on tweets, 60-200 steps, batch 32): the prefix with its MLP collapses
-# to chance at 5e-3 and learns at 1e-3; the flat prefix and prompt tuning need much larger steps
-LEARNING_RATES = {"head": 2e-3, "full": 5e-5, "lora": 1e-3, "adapter": 1e-3, "prefix": 1e-3, "prefix_flat": 3e-2,
-                  "prompt": 3e-2, "unipelt": 1e-3}
+# Each run of an experiment is one "arm": a method of the registry at its default size, or one of these four.
+_ARMS = {  # name: (label, full-mode learning rate)
+    "head": ("head only", 2e-3),
+    "full": ("full fine-tuning", 5e-5),
+    "prefix_flat": ("prefix tuning (flat)", 3e-2),  # no MLP: like prompt tuning, it needs much larger steps
+    "unipelt": ("UniPELT (LoRA + adapters + prefix, gated)", 1e-3),
+}
+METHODS = ("head", "full", *REGISTRY, "prefix_flat", "unipelt")
+LEARNING_RATES = {**{n: m.lr for n, m in REGISTRY.items()}, **{n: lr for n, (_, lr) in _ARMS.items()}}
+LABELS = {**{n: m.label for n, m in REGISTRY.items()}, **{n: label for n, (label, _) in _ARMS.items()}}
 # CPU mode: the top TOP layers only, (steps, learning rate) per method and task, chosen by measurement so that
 # the test accuracy lands within about 2 points of the full recipe (python -m benchmarks.cpu_mode checks it)
 # (the prefix with its MLP collapsed to chance at 2e-2 in the top two layers, so it stays well below that)
 CPU_RECIPES = {("head", "tweets"): (300, 2e-3), ("lora", "tweets"): (150, 3e-3), ("adapter", "tweets"): (250, 2e-3),
                ("prefix", "tweets"): (250, 5e-3), ("unipelt", "tweets"): (250, 2e-3), ("adapter", "bbc"): (60, 4e-3)}
-KNOBS = {"lora": "r", "adapter": "bottleneck", "prefix": "length", "prefix_flat": "length", "prompt": "length",
-         "unipelt": "r"}
-DEFAULT_SIZE = {"lora": 8, "adapter": 64, "prefix": 10, "prefix_flat": 10, "prompt": 10, "unipelt": 8}
 SWEEP_SIZES = {"lora": (1, 4, 16, 64), "adapter": (4, 16, 64, 256), "prefix": (2, 8, 32, 64),
                "prompt": (2, 8, 32, 64)}
-LABELS = {"head": "head only", "full": "full fine-tuning", "lora": "LoRA", "adapter": "adapters (Houlsby)",
-          "prefix": "prefix tuning (MLP)", "prefix_flat": "prefix tuning (flat)", "prompt": "prompt tuning",
-          "unipelt": "UniPELT (LoRA + adapters + prefix, gated)"}
-
 # (steps, batch size, training examples or None for all) per task and mode. CPU mode's steps and learning rates
 # come from CPU_RECIPES where a method has one; quick mode is a handful of steps on a small subset.
 # (The fast path computes the frozen layers only for the examples a run uses, so a short CPU run on the whole
@@ -85,8 +84,11 @@ class Recipe:
         return tuple(range(n - self.top, n))
 
     def train_config(self, **overrides) -> TrainConfig:
-        """A TrainConfig with this recipe's steps, batch size and learning rate (``overrides`` win)."""
-        return TrainConfig(**{"steps": self.steps, "batch_size": self.batch_size, "lr": self.lr, **overrides})
+        """A TrainConfig with this recipe's steps, batch size and learning rate (``overrides`` win); the fast
+        path (``fast=True``) when the recipe trains only the top layers or only the head."""
+        fast = self.live and (self.top is not None or self.method == "head")
+        return TrainConfig(**{"steps": self.steps, "batch_size": self.batch_size, "lr": self.lr, "fast": fast,
+                              **overrides})
 
     def load_task(self) -> Task:
         """The task this recipe trains on (quick mode: a small subset, its test split too)."""
@@ -127,20 +129,21 @@ def recipe(method: str, task: str = "tweets", mode: str | None = None) -> Recipe
 
 # --- one run ------------------------------------------------------------------------------------------------
 
+def default_size(method: str) -> int | None:
+    """The size a method runs at when none is given (the flat prefix: the prefix's; UniPELT: LoRA's r)."""
+    method = {"prefix_flat": "prefix", "unipelt": "lora"}.get(method, method)
+    return REGISTRY[method].size if method in REGISTRY else None
+
+
 def method_configs(method: str, size: int | None = None, layers=None):
-    """The config(s) and gates for ``method`` at ``size`` (r, bottleneck or length)."""
-    size = size or DEFAULT_SIZE.get(method)
-    if method == "lora":
-        return LoRAConfig(r=size, alpha=2 * size, layers=layers), None
-    if method == "adapter":
-        return AdapterConfig(bottleneck=size, layers=layers), None
-    if method in ("prefix", "prefix_flat"):
-        return PrefixConfig(length=size, reparam=method == "prefix", layers=layers), None
-    if method == "prompt":
-        return PromptConfig(length=size), None
-    if method == "unipelt":
-        return [LoRAConfig(r=size, alpha=2 * size, layers=layers), AdapterConfig(bottleneck=64, layers=layers),
-                PrefixConfig(length=10, layers=layers)], GateConfig(learned=True)
+    """The config(s) and gates for ``method`` at ``size`` (its knob: r, bottleneck or length)."""
+    if method in REGISTRY:
+        return REGISTRY[method].config_at(size, layers), None
+    if method == "prefix_flat":
+        return PrefixConfig(length=size or REGISTRY["prefix"].size, reparam=False, layers=layers), None
+    if method == "unipelt":  # LoRA of rank ``size``, adapters and prefix at their default sizes, gated
+        return [REGISTRY["lora"].config_at(size, layers), REGISTRY["adapter"].config_at(None, layers),
+                PrefixConfig(length=REGISTRY["prefix"].size, layers=layers)], GateConfig(learned=True)
     raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
 
 
@@ -196,7 +199,9 @@ def run_method(method: str, task: Task, steps: int = 200, size: int | None = Non
     """Train ``method`` on ``task`` for ``steps`` steps from a fresh model; measure on the (balanced) test split."""
     model = build(method, task, size, model_name, layers, tiny, top, seed)
     lr = lr or LEARNING_RATES[method]
-    cfg = TrainConfig(steps=steps, lr=lr, batch_size=batch_size, seed=seed, eval_every=0, progress=progress)
+    fast = method == "head" or (top is not None and method != "prompt")  # only the top layers train: cache the rest
+    cfg = TrainConfig(steps=steps, lr=lr, batch_size=batch_size, seed=seed, eval_every=0, progress=progress,
+                      fast=fast)
     start = time.perf_counter()
     train(model, task, cfg, callbacks=callbacks)
     seconds = time.perf_counter() - start
@@ -206,7 +211,7 @@ def run_method(method: str, task: Task, steps: int = 200, size: int | None = Non
     if method not in ("full", "head"):
         with tempfile.TemporaryDirectory() as tmp:
             file_bytes = save_adapter(model, Path(tmp) / "adapter.safetensors")
-    size = None if method in ("full", "head") else (size or DEFAULT_SIZE[method])
+    size = None if method in ("full", "head") else (size or default_size(method))
     return RunResult(method, size, counts.trainable, counts.total, res["accuracy"], res["loss"], seconds, steps,
                      file_bytes, task.name, lr, batch_size, top, seed, res["n"]), model
 

@@ -14,8 +14,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .module import MethodModule
 
-class Gate(nn.Module):
+
+class Gate(MethodModule):
     """sigmoid(Linear(h)) averaged over tokens → (B, 1, 1); or a fixed value set by hand."""
 
     method = "gate"

@@ -25,13 +25,14 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from . import surgery
-from .config import AdapterConfig, GateConfig, LoRAConfig, PrefixConfig, PromptConfig
+from . import surgery, tasks
+from .config import GateConfig, LoRAConfig
 from .gates import Gate
 from .models import arch_for
+from .owners import checksum, classify_parameters
+from .registry import config_types, method_of
 
 FORMAT = "lesson_lib-adapter/1"
-_CONFIG_TYPES = {c.__name__: c for c in (LoRAConfig, AdapterConfig, PrefixConfig, PromptConfig)}
 
 
 class AdapterFileError(ValueError):
@@ -42,7 +43,7 @@ class AdapterFileError(ValueError):
 
 def _task_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
     """Every parameter the active task owns: its methods' parameters, the head, trained LayerNorms."""
-    kinds = surgery.classify_parameters(model)
+    kinds = classify_parameters(model)
     return {n: p.detach().cpu().contiguous() for n, p in model.named_parameters()
             if kinds[n] not in ("base", "layernorm") or (kinds[n] == "layernorm" and p.requires_grad)}
 
@@ -64,7 +65,7 @@ def _base_info(model: nn.Module) -> dict:
     """Family, sizes and a fingerprint of the frozen base weights (LayerNorms and merges left out)."""
     arch = arch_for(model)
     with _unmerged(model):
-        fingerprint = surgery.checksum(model, include_layernorm=False)
+        fingerprint = checksum(model, include_layernorm=False)
     return {"family": arch.family, "hidden_size": model.config.hidden_size,
             "layers": len(model.get_submodule(arch.layers)), "checksum": fingerprint}
 
@@ -87,8 +88,8 @@ def _gated_methods(model: nn.Module) -> dict[str, dict]:
 def _describe(model: nn.Module) -> dict:
     return {
         "format": FORMAT,
-        "task": surgery.active_task(model),
-        "configs": [{"type": type(c).__name__, **dataclasses.asdict(c)} for c in surgery.configs_of(model)],
+        "task": tasks.active_task(model),
+        "configs": [{"type": type(c).__name__, **dataclasses.asdict(c)} for c in tasks.configs_of(model)],
         "gates": _gated_methods(model),
         "gate_values": [g.fixed for g in _gate_list(model)],  # values fixed by hand (set_gates), else None
         "num_labels": model.config.num_labels,
@@ -114,7 +115,7 @@ def save_adapter(model: nn.Module, path: str | Path) -> int:
     The file's description carries a SHA-256 checksum of its tensors, so a file damaged later (bytes
     flipped on a disk or in a copy) is refused by ``load_adapter`` instead of loading wrong weights.
     """
-    if not surgery.configs_of(model):
+    if not tasks.configs_of(model):
         raise ValueError("nothing to save: inject a method first (ll.inject(model, ...))")
     path = Path(path)
     if path.is_dir():
@@ -182,7 +183,7 @@ class _Plan:
 
 def _config(c: dict):
     c = dict(c)
-    cls = _CONFIG_TYPES[c.pop("type")]
+    cls = config_types()[c.pop("type")]
     return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in c.items()})
 
 
@@ -197,7 +198,7 @@ def _plan(meta: dict, path: Path) -> _Plan:
     if not configs:
         raise AdapterFileError(f"{path} describes no method")
     for cfg in configs:  # consecutive methods with the same gates went in together
-        gates = gated.get(surgery.METHOD_OF[type(cfg)])
+        gates = gated.get(method_of(cfg).name)
         if plan.calls and plan.calls[-1][1] == gates:
             plan.calls[-1][0].append(cfg)
         else:
@@ -219,16 +220,16 @@ def load_adapter(model: nn.Module, path: str | Path, name: str | None = None) ->
     """Plug a saved task into ``model``, make it active and return its name. On any error the model is unchanged.
 
     The task is called ``name``, or the name stored in the file. On a model that already has tasks it
-    is added beside them (``ll.set_active`` switches back); a name that is taken is refused.
+    is added beside them (``ll.tasks.set_active`` switches back); a name that is taken is refused.
     """
     path = Path(path)
     meta, tensors = _read(path)
     plan = _plan(meta, path)
     _check_base(model, plan.base, path)
     name = name or meta.get("task") or "default"
-    if name in surgery.tasks(model):
+    if name in tasks.names(model):
         raise ValueError(f"this model already has a task named {name!r}; load with name='another_name'")
-    before = surgery.active_task(model)
+    before = tasks.active_task(model)
     merged = [m for m in surgery.lora_modules(model).values() if m.merged]
     grads = {n: p.requires_grad for n, p in model.named_parameters()}
     try:
@@ -236,7 +237,7 @@ def load_adapter(model: nn.Module, path: str | Path, name: str | None = None) ->
             surgery.inject(model, configs, gates=gates, name=name, num_labels=plan.num_labels)
         _copy_in(model, tensors, plan.gate_values, path)
     except Exception:
-        if surgery.active_task(model) == name:  # at least one inject went in: take the new task out again
+        if tasks.active_task(model) == name:  # at least one inject went in: take the new task out again
             surgery.discard_active(model, before)
         for m in merged:
             m.merge()
@@ -289,7 +290,7 @@ def _peft_targets(model: nn.Module, names: list[str]) -> list[str]:
 
 def export_peft(model: nn.Module, path: str | Path, base_model_name_or_path: str | None = None) -> Path:
     """Write the active LoRA task in PEFT's format, loadable with ``PeftModel.from_pretrained(base, path)``."""
-    configs = surgery.configs_of(model)
+    configs = tasks.configs_of(model)
     if [type(c) for c in configs] != [LoRAConfig]:
         raise ValueError(f"export_peft writes a LoRA-only task; the active task has "
                          f"{[type(c).__name__ for c in configs] or 'no method'}")

@@ -49,15 +49,12 @@ def train_or_load(name: str, model, task, cfg, callbacks=()):
         except AdapterFileError as err:
             raise AdapterFileError(f"{err}. The stored run {name!r} was made with other methods or sizes: "
                                    f"delete {weights} (and {record.name}) to train it again") from err
-        history = History(**json.loads(record.read_text()))
-        history.source = f"stored ({weights.name})"
-        return history
+        return History(**json.loads(record.read_text()), source=f"stored ({weights.name})")
     history = train(model, task, cfg, callbacks=callbacks)
     weights.parent.mkdir(parents=True, exist_ok=True)
     save_adapter(model, weights)
     keep = ("steps", "losses", "evals", "seconds", "stopped", "device", "path")
     record.write_text(json.dumps({k: getattr(history, k) for k in keep}, default=float))
-    history.source = "trained now"
     return history
 
 

@@ -15,9 +15,13 @@ import math
 import torch
 from torch import nn
 
+from .module import Wrapper
 
-class LoRALinear(nn.Module):
+
+class LoRALinear(Wrapper):
     """A frozen ``nn.Linear`` (kept at ``.base``) plus a trainable rank-r update.
+
+    The constructor freezes W (and its bias), as loralib does: only A and B can learn.
 
     ``gate`` is an optional module (UniPELT) returning a factor in [0, 1] that scales the update.
     """
@@ -25,7 +29,6 @@ class LoRALinear(nn.Module):
     method = "lora"
 
     def __init__(self, base: nn.Linear, r: int, alpha: float, dropout: float = 0.0, rslora: bool = False):
-        super().__init__()
         if not isinstance(base, nn.Linear):
             raise TypeError(
                 f"LoRA wraps nn.Linear layers only, got {type(base).__name__}. "
@@ -34,7 +37,8 @@ class LoRALinear(nn.Module):
         d_out, d_in = base.weight.shape
         if not isinstance(r, int) or not 0 < r <= min(d_in, d_out):
             raise ValueError(f"LoRA rank r must be in 1..{min(d_in, d_out)} for a {d_in}→{d_out} layer, got {r!r}")
-        self.base = base
+        super().__init__(base)
+        base.requires_grad_(False)  # W and b stay frozen
         self.r = r
         self.scaling = alpha / (math.sqrt(r) if rslora else r)
         a = torch.empty(r, d_in)  # drawn on the CPU, so a seed gives the same A on every device

@@ -1,23 +1,53 @@
-"""Counting parameters: measured on a real model, and by formula on paper (``metrics_formulas``).
+"""Counting parameters: measured on a real model, and by formula on paper.
 
-``count_params(model)`` walks the model once and sorts every parameter by owner: the frozen base,
-the classifier head, each method (lora, adapter, prefix, prompt, gate) and, when Houlsby-style
-training unfreezes them, the LayerNorms. Shared parameters are counted once (PEFT's printout counts
-the classifier head twice). ``formula_for(model)`` gives the analytic count of what is injected,
-so a lesson can print "measured == formula".
+* ``count_params(model)`` walks the model once and sorts every parameter by owner: the frozen base,
+  the classifier head, each method (lora, adapter, prefix, prompt, gate, …) and, when Houlsby-style
+  training unfreezes them, the LayerNorms. Shared parameters are counted once (PEFT's printout counts
+  the classifier head twice).
+* ``formula_params(spec, cfg)`` gives the count on paper, before any model is built, from the method's
+  formula (``metrics_formulas``: one function per method, each in its registry row); ``formula_for(model)``
+  gives it for what is injected, so a lesson can print "measured == formula".
+* ``memory_report(spec, cfg)`` turns counts into the bytes a GPU must hold: the "Green AI" case for PEFT.
+* The architectures (``GPT3_175B``, ``BERT_BASE``, ``MINILM_L6``) and the LoRA paper's Table 4
+  (``gpt3_table4``, ``format_table4``) come from ``metrics_formulas``.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from torch import nn
 
-from . import surgery
-from .metrics_formulas import *  # noqa: F403 - the calculator is part of this module's public face
-from .metrics_formulas import ArchSpec, formula_params, gate_params_for, head_params, spec_from_hf_config
+from . import tasks
+from .gates import Gate
+from .metrics_formulas import (
+    BERT_BASE,
+    GPT3_175B,
+    GPT3_TABLE4,
+    MINILM_L6,
+    PRESETS,
+    ArchSpec,
+    bias_params,
+    format_table4,
+    full_params,
+    gate_params,
+    gate_params_for,
+    gpt3_table4,
+    head_params,
+    layernorm_params,
+    spec_from_hf_config,
+)
 from .models import arch_for
+from .owners import classify_parameters
+from .registry import config_types, method_of
+
+__all__ = [
+    "BERT_BASE", "GPT3_175B", "GPT3_TABLE4", "MINILM_L6", "PRESETS", "ArchSpec", "MemoryReport", "ParamCount",
+    "bias_params", "count_params", "format_table4", "formula_for", "formula_params", "full_params", "gate_params",
+    "gpt3_table4", "head_params", "memory_report", "spec_of",
+]
 
 
 @dataclass
@@ -42,7 +72,7 @@ class ParamCount:
 def count_params(model: nn.Module) -> ParamCount:
     """Measure ``model``: total and trainable parameters, trainable ones by method and by layer."""
     arch = arch_for(model)
-    kinds = surgery.classify_parameters(model)
+    kinds = classify_parameters(model)
     layer_rx = re.compile(re.escape(arch.layers) + r"\.(\d+)\.")
     total = trainable = 0
     by_method: dict[str, int] = {}
@@ -69,13 +99,89 @@ def formula_for(model: nn.Module) -> int:
 
     With nothing injected and nothing frozen it is the full model (full fine-tuning).
     """
-    configs = surgery.configs_of(model)
+    configs = tasks.configs_of(model)
     spec, d = spec_of(model), model.config.hidden_size
     head = head_params(spec) + (arch_for(model).head_linears - 1) * (d * d + d)  # RoBERTa/DistilBERT: d → d → n
     if not configs:
         frozen = any(not p.requires_grad for p in model.parameters())
         return head if frozen else formula_params(spec, "full")
     gated = {m.method for m in model.modules()  # learned gates only; fixed gates have no parameters
-             if isinstance(getattr(m, "gate", None), surgery.Gate) and m.gate.linear is not None}
-    gates = sum(gate_params_for(spec, c) for c in configs if surgery.METHOD_OF[type(c)] in gated)
+             if isinstance(getattr(m, "gate", None), Gate) and m.gate.linear is not None}
+    gates = sum(gate_params_for(spec, c) for c in configs if method_of(c).name in gated)
     return formula_params(spec, configs) + gates + head
+
+
+# --- on paper: any config, and the memory it needs ------------------------------------------------------------
+
+MethodSpec = object  # a method config (LoRAConfig, …) or the string "full"
+
+
+def formula_params(spec: ArchSpec, cfg: MethodSpec | Sequence[MethodSpec]) -> int:
+    """Trainable parameters of a method (head excluded), or of the whole model for ``"full"``.
+
+    A list of configs (UniPELT's methods side by side) gives the sum; add ``gate_params`` yourself.
+    """
+    if not isinstance(spec, ArchSpec):
+        raise ValueError(f"spec must be an ArchSpec such as MINILM_L6, got {type(spec).__name__}.")
+    if isinstance(cfg, (list, tuple)):
+        if not cfg:
+            raise ValueError("formula_params got an empty list of methods.")
+        n_ln = sum(bool(getattr(c, "train_layernorm", False)) for c in cfg)  # LayerNorms are trained once
+        return sum(formula_params(spec, c) for c in cfg) - max(0, n_ln - 1) * layernorm_params(spec)
+    if isinstance(cfg, str) and cfg == "full":
+        return full_params(spec)
+    try:
+        return method_of(cfg).formula(spec, cfg)  # each method's formula is in its registry row
+    except TypeError:
+        names = ", ".join(config_types())
+        raise ValueError(f"formula_params expects a method config ({names}), the string 'full' or a list of these "
+                         f"(UniPELT gates: gate_params(spec, n_methods)); got {cfg!r}.") from None
+
+
+# ------------------------------------------------------------------------------------- memory (Green AI)
+
+@dataclass(frozen=True)
+class MemoryReport:
+    """Bytes a training run must hold (activations aside) and what a finished task costs to store."""
+
+    method: str
+    bytes_per_param: int
+    trainable: int
+    frozen: int
+    total: int
+    weights_bytes: int          # every weight, frozen or not, sits in memory for the forward pass
+    gradient_bytes: int         # one gradient per trainable parameter
+    optimizer_bytes: int        # Adam keeps two running moments per trainable parameter
+    training_bytes: int         # the three above together
+    checkpoint_bytes: int       # storing just what was trained (the method, plus the head)
+    full_checkpoint_bytes: int  # storing a whole fine-tuned copy of the model
+    checkpoint_ratio: float     # how many method checkpoints fit in one full copy
+
+
+def _method_name(cfg: MethodSpec | Sequence[MethodSpec]) -> str:
+    if isinstance(cfg, (list, tuple)):
+        return "+".join(_method_name(c) for c in cfg)
+    return cfg if isinstance(cfg, str) else method_of(cfg).name
+
+
+def memory_report(spec: ArchSpec, cfg: MethodSpec | Sequence[MethodSpec], bytes_per_param: int = 4,
+                  include_head: bool = True) -> MemoryReport:
+    """Weights, gradients, Adam state and checkpoint sizes for training ``cfg`` on ``spec``.
+
+    A PEFT method trains its own parameters (and the classifier head when ``include_head``) while the
+    base model stays frozen; ``"full"`` trains everything. Use ``bytes_per_param=2`` for fp16/bf16.
+    """
+    if not isinstance(bytes_per_param, int) or bytes_per_param <= 0:
+        raise ValueError(f"bytes_per_param must be a positive integer (4 = fp32, 2 = fp16), got {bytes_per_param!r}.")
+    base = full_params(spec)
+    if cfg == "full":
+        trainable, total = base, base
+    else:
+        added = formula_params(spec, cfg)
+        trainable, total = added + (head_params(spec) if include_head else 0), base + added
+    b = bytes_per_param
+    return MemoryReport(
+        method=_method_name(cfg), bytes_per_param=b, trainable=trainable, frozen=total - trainable, total=total,
+        weights_bytes=total * b, gradient_bytes=trainable * b, optimizer_bytes=2 * trainable * b,
+        training_bytes=(total + 3 * trainable) * b, checkpoint_bytes=trainable * b,
+        full_checkpoint_bytes=base * b, checkpoint_ratio=base / trainable)

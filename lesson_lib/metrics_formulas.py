@@ -2,13 +2,13 @@
 
 Every PEFT method adds a few small matrices beside a big frozen model. Their size follows from the
 architecture alone (layers L, width d, feed-forward width d_ffn), so it can be computed before any
-model is built. ``formula_params(spec, cfg)`` does that for each config in ``lesson_lib.config``,
-counting exactly the trainable parameters our modules build (the classifier head is NOT included).
-``full_params`` counts a whole BERT-style encoder (or the GPT-3 decoder) from first principles, and
-``memory_report`` turns counts into the bytes a GPU must hold: the "Green AI" case for PEFT.
+model is built. ``lora_params``, ``adapter_params``, ``prefix_params`` and ``prompt_params`` count
+exactly the trainable parameters our modules build (the classifier head is NOT included);
+``full_params`` counts a whole BERT-style encoder (or the GPT-3 decoder) from first principles.
 
-Nothing here touches a model: only integers. ``lesson_lib.metrics`` checks these formulas against
-the real modules with ``count_params(model)``. ``gpt3_table4()`` sets the LoRA paper's printed GPT-3
+Nothing here touches a model: only integers. ``lesson_lib.metrics`` puts these formulas to use
+(``formula_params`` for any config, ``memory_report`` for the bytes a GPU must hold) and checks them
+against the real modules with ``count_params(model)``. ``gpt3_table4()`` sets the LoRA paper's printed GPT-3
 counts (Hu et al. 2021, Table 4) beside the paper's own formulas, differences included.
 """
 
@@ -17,16 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from lesson_lib.config import AdapterConfig, LoRAConfig, PrefixConfig, PromptConfig
-
-__all__ = [
-    "BERT_BASE", "GPT3_175B", "GPT3_TABLE4", "LORA_TARGETS", "MINILM_L6", "PRESETS", "ArchSpec", "MemoryReport",
-    "MethodSpec", "PaperRow", "adapter_params", "bias_params", "format_table4", "formula_params", "full_params",
-    "gate_params", "gate_params_for", "gpt3_table4", "head_params", "layer_params", "layernorm_params", "lora_params",
-    "memory_report",
-    "paper_adapter_h", "paper_lora", "paper_prefix_embed", "paper_prefix_layer", "prefix_params", "prompt_params",
-    "spec_from_hf_config",
-]
+from .config import TARGET_ALIASES, AdapterConfig, LoRAConfig, PrefixConfig, PromptConfig, canonical_target
 
 
 @dataclass(frozen=True)
@@ -116,10 +107,6 @@ LORA_TARGETS: dict[str, tuple[str, str]] = {
     "query": ("d", "d"), "key": ("d", "d"), "value": ("d", "d"), "output": ("d", "d"),
     "intermediate": ("d", "f"), "ffn_output": ("f", "d"),
 }
-_ALIASES = {"q": "query", "k": "key", "v": "value", "o": "output", "q_proj": "query", "k_proj": "key",
-            "v_proj": "value", "o_proj": "output", "out_proj": "output", "attention.output.dense": "output",
-            "intermediate.dense": "intermediate", "fc1": "intermediate", "fc2": "ffn_output"}
-
 
 def _n_layers(spec: ArchSpec, layers: Sequence[int] | None) -> int:
     """How many layers a method touches: all of them, or the distinct indices in ``layers``."""
@@ -133,10 +120,10 @@ def _n_layers(spec: ArchSpec, layers: Sequence[int] | None) -> int:
 
 
 def _canonical_target(name: str) -> str:
-    canonical = _ALIASES.get(name, name)
-    if canonical not in LORA_TARGETS:
+    canonical = canonical_target(name)
+    if canonical is None:
         raise ValueError(f"unknown LoRA target {name!r}; accepted: {sorted(LORA_TARGETS)} "
-                         f"(aliases: {sorted(_ALIASES)}).")
+                         f"(aliases: {sorted(TARGET_ALIASES)}).")
     return canonical
 
 
@@ -204,81 +191,6 @@ def gate_params_for(spec: ArchSpec, cfg: LoRAConfig | AdapterConfig | PrefixConf
     else:
         widths = {spec.d_model}
     return _n_layers(spec, cfg.layers) * sum(_linear(w, 1) for w in widths)
-
-
-MethodSpec = LoRAConfig | AdapterConfig | PrefixConfig | PromptConfig | str
-
-
-def formula_params(spec: ArchSpec, cfg: MethodSpec | Sequence[MethodSpec]) -> int:
-    """Trainable parameters of a method (head excluded), or of the whole model for ``"full"``.
-
-    A list of configs (UniPELT's methods side by side) gives the sum; add ``gate_params`` yourself.
-    """
-    if not isinstance(spec, ArchSpec):
-        raise ValueError(f"spec must be an ArchSpec such as MINILM_L6, got {type(spec).__name__}.")
-    if isinstance(cfg, (list, tuple)):
-        if not cfg:
-            raise ValueError("formula_params got an empty list of methods.")
-        n_ln = sum(bool(getattr(c, "train_layernorm", False)) for c in cfg)  # LayerNorms are trained once
-        return sum(formula_params(spec, c) for c in cfg) - max(0, n_ln - 1) * layernorm_params(spec)
-    counters = {LoRAConfig: lora_params, AdapterConfig: adapter_params, PrefixConfig: prefix_params,
-                PromptConfig: prompt_params}
-    for kind, count in counters.items():
-        if isinstance(cfg, kind):
-            return count(spec, cfg)
-    if cfg == "full":
-        return full_params(spec)
-    raise ValueError(f"formula_params expects LoRAConfig, AdapterConfig, PrefixConfig, PromptConfig, the string "
-                     f"'full' or a list of these (UniPELT gates: gate_params(spec, n_methods)); got {cfg!r}.")
-
-
-# ------------------------------------------------------------------------------------- memory (Green AI)
-
-@dataclass(frozen=True)
-class MemoryReport:
-    """Bytes a training run must hold (activations aside) and what a finished task costs to store."""
-
-    method: str
-    bytes_per_param: int
-    trainable: int
-    frozen: int
-    total: int
-    weights_bytes: int          # every weight, frozen or not, sits in memory for the forward pass
-    gradient_bytes: int         # one gradient per trainable parameter
-    optimizer_bytes: int        # Adam keeps two running moments per trainable parameter
-    training_bytes: int         # the three above together
-    checkpoint_bytes: int       # storing just what was trained (the method, plus the head)
-    full_checkpoint_bytes: int  # storing a whole fine-tuned copy of the model
-    checkpoint_ratio: float     # how many method checkpoints fit in one full copy
-
-
-def _method_name(cfg: MethodSpec | Sequence[MethodSpec]) -> str:
-    if isinstance(cfg, (list, tuple)):
-        return "+".join(_method_name(c) for c in cfg)
-    return cfg if isinstance(cfg, str) else type(cfg).__name__.removesuffix("Config").lower()
-
-
-def memory_report(spec: ArchSpec, cfg: MethodSpec | Sequence[MethodSpec], bytes_per_param: int = 4,
-                  include_head: bool = True) -> MemoryReport:
-    """Weights, gradients, Adam state and checkpoint sizes for training ``cfg`` on ``spec``.
-
-    A PEFT method trains its own parameters (and the classifier head when ``include_head``) while the
-    base model stays frozen; ``"full"`` trains everything. Use ``bytes_per_param=2`` for fp16/bf16.
-    """
-    if not isinstance(bytes_per_param, int) or bytes_per_param <= 0:
-        raise ValueError(f"bytes_per_param must be a positive integer (4 = fp32, 2 = fp16), got {bytes_per_param!r}.")
-    base = full_params(spec)
-    if cfg == "full":
-        trainable, total = base, base
-    else:
-        added = formula_params(spec, cfg)
-        trainable, total = added + (head_params(spec) if include_head else 0), base + added
-    b = bytes_per_param
-    return MemoryReport(
-        method=_method_name(cfg), bytes_per_param=b, trainable=trainable, frozen=total - trainable, total=total,
-        weights_bytes=total * b, gradient_bytes=trainable * b, optimizer_bytes=2 * trainable * b,
-        training_bytes=(total + 3 * trainable) * b, checkpoint_bytes=trainable * b,
-        full_checkpoint_bytes=base * b, checkpoint_ratio=base / trainable)
 
 
 # ------------------------------------------------------------------ LoRA paper, Table 4 (GPT-3 175B)

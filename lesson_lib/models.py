@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,23 +119,30 @@ def token_budget(model: nn.Module, max_length: int) -> int:
 
 # --- tokenizers travel with their model -------------------------------------------------------------
 
-_TOKENIZERS: weakref.WeakKeyDictionary[nn.Module, object] = weakref.WeakKeyDictionary()
+class _Shared:
+    """Holds the tokenizer on the model. A deep copy of the model shares it (a tokenizer is not trained)."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+
+    def __deepcopy__(self, memo) -> _Shared:
+        return self
 
 
 def tokenizer_for(model: nn.Module):
-    """The tokenizer ``load_base`` returned together with ``model``."""
-    try:
-        return _TOKENIZERS[model]
-    except KeyError:
+    """The tokenizer ``load_base`` returned together with ``model`` (kept on the model, so copies have it too)."""
+    held = model.__dict__.get("_lesson_tokenizer")
+    if held is None:
         raise ValueError(
             "this model was not made by ll.load_base(), so the library does not know its tokenizer; "
             "pass tokenizer=... explicitly"
-        ) from None
+        )
+    return held.tokenizer
 
 
 def attach_tokenizer(model: nn.Module, tokenizer) -> None:
-    """Remember ``tokenizer`` as the one that belongs to ``model``."""
-    _TOKENIZERS[model] = tokenizer
+    """Remember ``tokenizer`` as the one that belongs to ``model`` (a plain attribute of the model)."""
+    model.__dict__["_lesson_tokenizer"] = _Shared(tokenizer)
 
 
 # --- loading ----------------------------------------------------------------------------------------

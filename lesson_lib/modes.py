@@ -12,7 +12,7 @@
 ``LESSON_MODE=quick|cpu|full`` overrides the choice, for example ``LESSON_MODE=full`` on a CPU to recompute
 everything (slowly), or ``LESSON_MODE=cpu`` on a GPU to see what a laptop sees.
 
-    STEPS = ll.by_mode(quick=8, cpu=150, full=300)
+    STEPS = ll.modes.by_mode(quick=8, cpu=150, full=300)
     ll.verdict("LoRA and adapters tie")      # prints it, or in quick mode that there is no conclusion
 """
 
@@ -42,7 +42,7 @@ def mode() -> str:
 
 
 def by_mode(*, quick: T, cpu: T, full: T) -> T:
-    """The value for the mode in use: ``ll.by_mode(quick=8, cpu=150, full=300)``."""
+    """The value for the mode in use: ``ll.modes.by_mode(quick=8, cpu=150, full=300)``."""
     return {"quick": quick, "cpu": cpu, "full": full}[mode()]
 
 

@@ -20,8 +20,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .module import MethodModule, Wrapper
 
-class PrefixEncoder(nn.Module):
+
+class PrefixEncoder(MethodModule):
     """Embedding (P × d) → Linear(d, h) → tanh → Linear(h, L·2·d): every layer's prefix keys and values."""
 
     method = "prefix"
@@ -50,7 +52,7 @@ def _additive_mask(mask: torch.Tensor | None, q: torch.Tensor, n_keys: int) -> t
     return mask.to(q.dtype)
 
 
-class PrefixAttention(nn.Module):
+class PrefixAttention(Wrapper):
     """A family's self-attention (kept at ``.base``) written out, with P prefix keys/values in front.
 
     The q/k/v projections are the base's own modules (they may carry LoRA). ``keep_attention = True``
@@ -60,8 +62,8 @@ class PrefixAttention(nn.Module):
     method = "prefix"
 
     def __init__(self, base: nn.Module, arch, layer_idx: int, length: int, n_heads: int, encoder=None):
-        super().__init__()
-        self.base, self.arch, self.layer_idx, self.length, self.n_heads = base, arch, layer_idx, length, n_heads
+        super().__init__(base)
+        self.arch, self.layer_idx, self.length, self.n_heads = arch, layer_idx, length, n_heads
         q = base.get_submodule(arch.q)
         self.d = q.out_features if hasattr(q, "out_features") else q.base.out_features
         # flat prefixes live here; with reparameterisation they come from the shared encoder instead

@@ -12,18 +12,21 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .module import MethodModule
 
-class SoftPrompt(nn.Module):
-    """P trainable embeddings, put into the backbone's input by a forward pre-hook."""
+
+class SoftPrompt(MethodModule):
+    """P trainable embeddings, put into the backbone's input by a forward pre-hook on ``backbone``."""
 
     method = "prompt"
 
-    def __init__(self, word_embeddings: nn.Embedding, length: int, init: str = "vocab", seed: int | None = None):
+    def __init__(self, word_embeddings: nn.Embedding, length: int, init: str = "vocab", seed: int | None = None,
+                 backbone: nn.Module | None = None):
         super().__init__()
         d, weight = word_embeddings.embedding_dim, word_embeddings.weight
         # seed None: torch's random state, which ll.inject seeds
         g = None if seed is None else torch.Generator().manual_seed(seed)
-        if init == "vocab":  # start from the embeddings of random real tokens (Lester et al.'s best init)
+        if init == "vocab":  # start from random real tokens (sampled vocabulary, one of Lester et al.'s inits)
             ids = torch.randint(1000 if word_embeddings.num_embeddings > 2000 else 0,
                                 word_embeddings.num_embeddings, (length,), generator=g)
             start = weight.detach()[ids.to(weight.device)].clone()  # (P, d), on the embeddings' device
@@ -31,17 +34,20 @@ class SoftPrompt(nn.Module):
             start = torch.randn(length, d, generator=g) * 0.02
         self.embeddings = nn.Parameter(start.to(weight.device, weight.dtype))
         self._word_embeddings = [word_embeddings]  # not a submodule: it belongs to the base
+        self._backbone = [backbone]  # the module whose input the hook rewrites (also the base's)
         self._handle = None
 
     @property
     def length(self) -> int:
         return self.embeddings.shape[0]
 
-    def attach(self, backbone: nn.Module) -> None:
-        """Register the hook that rewrites the backbone's inputs."""
-        self._handle = backbone.register_forward_pre_hook(self._hook, with_kwargs=True)
+    def attached(self) -> None:
+        """Start rewriting the backbone's inputs (called when the prompt goes into the model)."""
+        if self._handle is None and self._backbone[0] is not None:
+            self._handle = self._backbone[0].register_forward_pre_hook(self._hook, with_kwargs=True)
 
-    def detach_hook(self) -> None:
+    def detached(self) -> None:
+        """Stop rewriting them (called when the prompt comes out)."""
         if self._handle is not None:
             self._handle.remove()
             self._handle = None

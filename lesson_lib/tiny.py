@@ -63,13 +63,6 @@ def tiny_model_and_tokenizer(num_labels: int = 2, seed: int = 0):
     return model, tiny_tokenizer()
 
 
-def tiny_model(num_labels: int = 2, seed: int = 0):
-    """``load_base(tiny=True)`` without the tokenizer."""
-    from .models import load_base
-
-    return load_base(tiny=True, num_labels=num_labels, seed=seed)[0]
-
-
 def tiny_batch(batch_size: int = 4, seq_len: int = 12, seed: int = 0, pad_last: int = 3) -> dict:
     """Random token ids with an attention mask; the last example is padded by ``pad_last`` tokens."""
     g = torch.Generator().manual_seed(seed)

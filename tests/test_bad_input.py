@@ -87,8 +87,9 @@ def _gpt2():
     return GPT2ForSequenceClassification(cfg)
 
 
-@pytest.mark.parametrize("call", [ll.arch_for, lambda m: ll.inject(m, ll.LoRAConfig()), ll.count_params,
-                                  lambda m: ll.find_targets(m, "c_attn")], ids=["arch_for", "inject", "count", "find"])
+@pytest.mark.parametrize("call", [ll.models.arch_for, lambda m: ll.inject(m, ll.LoRAConfig()), ll.count_params,
+                                  lambda m: ll.targets.find_targets(m, "c_attn")],
+                         ids=["arch_for", "inject", "count", "find"])
 def test_unsupported_family_names_the_supported_ones(call):
     model = _gpt2()
     snap = snapshot(model)
@@ -127,7 +128,7 @@ MIDWAY = [[ll.LoRAConfig(r=4), ll.AdapterConfig(bottleneck=4), ll.PrefixConfig(l
 def test_inject_failing_midway_leaves_a_fresh_model_unchanged(unchanged, configs, num_labels):
     with pytest.raises(ValueError):
         ll.inject(unchanged, configs, num_labels=num_labels)
-    assert ll.tasks(unchanged) == {} and unchanged.classifier.out_features == 2
+    assert ll.tasks.names(unchanged) == {} and unchanged.classifier.out_features == 2
 
 
 @pytest.mark.parametrize("name, num_labels", [(None, None), ("topic", 3)], ids=["same_task", "new_task"])
@@ -141,7 +142,7 @@ def test_inject_failing_midway_leaves_a_model_with_a_task_unchanged(tiny, config
         ll.inject(model, configs, name=name, num_labels=num_labels)
     assert same_snapshot(snap, snapshot(model))
     assert torch.equal(logits(model), before)
-    assert ll.checksum(model) == check and list(ll.tasks(model)) == ["default"] and model.num_labels == 2
+    assert ll.checksum(model) == check and list(ll.tasks.names(model)) == ["default"] and model.num_labels == 2
 
 
 def test_a_failed_new_task_keeps_the_previous_lora_merged(tiny):
@@ -200,9 +201,9 @@ def test_merge_on_the_bare_model(unchanged):
 
 def test_gates_without_gates(unchanged):
     with pytest.raises(ValueError, match="no gates"):
-        ll.set_gates(unchanged, lora=0.0)
+        ll.surgery.set_gates(unchanged, lora=0.0)
     with pytest.raises(ValueError, match="no gates"):
-        ll.read_gates(unchanged, tiny_batch())
+        ll.surgery.read_gates(unchanged, tiny_batch())
 
 
 def test_set_gates_bad_values(tiny):
@@ -212,7 +213,7 @@ def test_set_gates_bad_values(tiny):
     for kwargs, words in [({"prefix": 1.0}, "no gated 'prefix'"), ({"lora": 1.5}, r"in \[0, 1\]"),
                           ({"adapter": [1.0, 0.0, 1.0]}, "2 values"), ({"lora": None}, "learned=False")]:
         with pytest.raises(ValueError, match=words):
-            ll.set_gates(model, **kwargs)
+            ll.surgery.set_gates(model, **kwargs)
     assert same_snapshot(snap, snapshot(model))
 
 
@@ -220,4 +221,4 @@ def test_switching_to_an_unknown_task(tiny):
     model, _ = tiny
     ll.inject(model, ll.LoRAConfig(r=4), name="sentiment")
     with pytest.raises(ValueError, match=r"no task named 'topic'; tasks on this model: \['sentiment'\]"):
-        ll.set_active(model, "topic")
+        ll.tasks.set_active(model, "topic")

@@ -255,14 +255,14 @@ def test_real_quick_mode_is_a_subset():
 
 
 def test_the_same_texts_are_tokenised_once_per_session():
-    from lesson_lib.data import _tokenize, encode
+    from lesson_lib.data import encode, tokenize
     from lesson_lib.tiny import tiny_tokenizer
 
     tok = tiny_tokenizer()
     texts = ["the movie was great", "awful"]
-    first = _tokenize(texts, tok, 16)
-    assert _tokenize(list(texts), tok, 16) is first  # looked up, not recomputed
-    assert _tokenize(texts, tok, 8) is not first  # another budget is another tokenisation
+    first = tokenize(texts, tok, 16)
+    assert tokenize(list(texts), tok, 16) is first  # looked up, not recomputed
+    assert tokenize(texts, tok, 8) is not first  # another budget is another tokenisation
     ids = encode(texts, tok, 16)
     ids[0].append(999)  # a caller changing its copy does not change the cache
-    assert _tokenize(texts, tok, 16)["input_ids"][0][-1] != 999
+    assert tokenize(texts, tok, 16)["input_ids"][0][-1] != 999

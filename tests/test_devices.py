@@ -61,7 +61,7 @@ def test_load_base_puts_the_model_where_asked_and_batches_follow_it():
 
 def test_lesson_device_overrides_the_automatic_choice(monkeypatch):
     monkeypatch.setenv("LESSON_DEVICE", "meta")
-    assert ll.pick_device().type == "meta" and ll.pick_device("cpu").type == "cpu"
+    assert ll.devices.pick_device().type == "meta" and ll.devices.pick_device("cpu").type == "cpu"
     assert ll.devices.model_device(ll.load_base(tiny=True)[0]).type == "meta"  # device="auto" follows it
 
 
@@ -85,7 +85,7 @@ def test_a_stashed_task_follows_the_model_when_it_comes_back():
     ll.inject(model, ll.AdapterConfig(bottleneck=4), name="a")
     ll.inject(model, ll.LoRAConfig(r=2), name="b", num_labels=3)  # task "a" is stashed, off the model
     model.to("meta")
-    ll.set_active(model, "a")
+    ll.tasks.set_active(model, "a")
     assert {p.device.type for p in model.parameters()} == {"meta"}
 
 
@@ -107,9 +107,9 @@ def test_set_active_after_a_change_of_precision():
     ll.inject(model, ll.AdapterConfig(bottleneck=4), name="a")
     ll.inject(model, ll.PromptConfig(length=2), name="b", num_labels=3)
     model.double()
-    ll.set_active(model, "a")
+    ll.tasks.set_active(model, "a")
     assert ll.logits(model, ll.batch(model, TEXTS)).shape == (4, 2)
-    ll.set_active(model, "b")
+    ll.tasks.set_active(model, "b")
     assert ll.logits(model, ll.batch(model, TEXTS)).shape == (4, 3)
 
 
@@ -141,7 +141,8 @@ def test_train_evaluate_predict_in_double_precision_plain_and_fast(method):
     for layers in (None, (1,)):
         model = _tiny().double()
         METHODS[method](model, layers)
-        h = ll.train(model, tiny_task(n=32), ll.TrainConfig(steps=2, batch_size=8, **QUIET))
+        cfg = ll.TrainConfig(steps=2, batch_size=8, fast=layers is not None, **QUIET)  # the top layer: ask for it
+        h = ll.train(model, tiny_task(n=32), cfg)
         assert h.path.startswith("fast path") == (layers is not None)
         assert {p.dtype for p in model.parameters()} == {torch.float64}
         assert 0 <= ll.evaluate(model, tiny_task(n=32).test)["accuracy"] <= 1
@@ -195,7 +196,7 @@ def test_merge_unmerge_and_folding_agree_in_fp32_on_the_device(device):
     ll.inject(prefix, ll.PrefixConfig(length=3, reparam=True, reparam_hidden=8))
     _perturb(prefix)
     before, acc = ll.logits(prefix, batch), ll.evaluate(prefix, tiny_task(n=32).test, amp=False)
-    ll.fold_prefix(prefix)
+    ll.surgery.fold_prefix(prefix)
     assert torch.allclose(ll.logits(prefix, batch), before, atol=1e-5)
     assert ll.evaluate(prefix, tiny_task(n=32).test, amp=False) == acc
 
@@ -204,9 +205,9 @@ def test_merge_unmerge_and_folding_agree_in_fp32_on_the_device(device):
 def test_fast_path_cached_equals_uncached_on_the_device(device):
     model = _tiny(device)
     ll.inject(model, ll.LoRAConfig(r=4, layers=(1,)))
-    h = ll.train(model, tiny_task(n=32), ll.TrainConfig(steps=3, batch_size=8, **QUIET))
+    h = ll.train(model, tiny_task(n=32), ll.TrainConfig(steps=3, batch_size=8, fast=True, **QUIET))
     assert h.path.startswith("fast path")
-    tok = ll.tokenizer_for(model)
+    tok = ll.models.tokenizer_for(model)
     enc = dict(tok(TEXTS, padding=True, return_tensors="pt"))  # built on the CPU on purpose
     s = fast.cache_start(model)
     hidden = fast.lower_forward(model, s, enc)
@@ -234,14 +235,14 @@ def test_analysis_tasks_and_gates_on_the_device(device):
 
     uni = _tiny(device)
     METHODS["unipelt"](uni)
-    gates = ll.read_gates(uni, ll.batch(uni, TEXTS))
+    gates = ll.surgery.read_gates(uni, ll.batch(uni, TEXTS))
     assert set(gates) == {"lora", "adapter", "prefix"}
-    ll.set_gates(uni, lora=0.0)
+    ll.surgery.set_gates(uni, lora=0.0)
 
     tasks = _tiny(device)
     ll.inject(tasks, ll.AdapterConfig(bottleneck=4), name="a")
     ll.inject(tasks, ll.LoRAConfig(r=2), name="b", num_labels=3)
-    ll.set_active(tasks, "a")
+    ll.tasks.set_active(tasks, "a")
     assert ll.logits(tasks, ll.batch(tasks, TEXTS)).shape == (4, 2)
     assert ll.latency(tasks, ll.batch(tasks, TEXTS), repeats=2) > 0
 

@@ -58,14 +58,14 @@ def test_round_trip_gives_identical_logits(tmp_path, key):
     assert ll.count_params(fresh).by_method == ll.count_params(model).by_method
     assert {n: p.requires_grad for n, p in fresh.named_parameters()} == \
         {n: p.requires_grad for n, p in model.named_parameters()}
-    assert [type(c) for c in ll.tasks(fresh)["default"]] == [type(c) for c in ll.tasks(model)["default"]]
+    assert [type(c) for c in ll.tasks.names(fresh)["default"]] == [type(c) for c in ll.tasks.names(model)["default"]]
 
 
 def test_fixed_gate_values_round_trip(tmp_path):
     model, _ = ll.load_base(tiny=True)
     ll.inject(model, [ll.LoRAConfig(r=4), ll.AdapterConfig(bottleneck=8)], gates=ll.GateConfig(learned=False))
     ll.train(model, tiny_task(), FEW)
-    ll.set_gates(model, lora=[1.0, 0.0], adapter=0.25)
+    ll.surgery.set_gates(model, lora=[1.0, 0.0], adapter=0.25)
     ll.save_adapter(model, tmp_path / "g.safetensors")
     fresh, _ = ll.load_base(tiny=True)
     ll.load_adapter(fresh, tmp_path / "g.safetensors")
@@ -88,7 +88,7 @@ def test_task_name_and_labels_travel_with_the_file(tmp_path):
     ll.save_adapter(model, tmp_path / "t.safetensors")
     fresh, _ = ll.load_base(tiny=True)  # a 2-way head; the file brings a 3-way one
     assert ll.load_adapter(fresh, tmp_path / "t.safetensors") == "topic"
-    assert ll.active_task(fresh) == "topic" and fresh.config.num_labels == 3
+    assert ll.tasks.active_task(fresh) == "topic" and fresh.config.num_labels == 3
     assert torch.equal(logits(fresh), logits(model))
     assert ll.evaluate(fresh, tiny_task(num_labels=3).test) == ll.evaluate(model, tiny_task(num_labels=3).test)
 
@@ -99,10 +99,10 @@ def test_load_as_second_task_and_switch_back(tmp_path):
     model = trained("lora")
     first, check = logits(model), ll.checksum(model)
     assert ll.load_adapter(model, tmp_path / "t.safetensors") == "topic"
-    assert set(ll.tasks(model)) == {"default", "topic"} and ll.active_task(model) == "topic"
+    assert set(ll.tasks.names(model)) == {"default", "topic"} and ll.tasks.active_task(model) == "topic"
     assert torch.equal(logits(model), logits(source))
     assert ll.checksum(model) == check
-    ll.set_active(model, "default")
+    ll.tasks.set_active(model, "default")
     assert torch.equal(logits(model), first)
     ll.load_adapter(model, tmp_path / "t.safetensors", name="topic2")  # the same file under another name
     assert torch.equal(logits(model), logits(source))
@@ -114,7 +114,7 @@ def test_loading_a_name_that_exists_is_refused(lora_file):
     with pytest.raises(ValueError, match="already has a task named 'default'"):
         ll.load_adapter(model, lora_file)
     assert same_snapshot(snap, snapshot(model))
-    assert list(ll.tasks(model)) == ["default"]
+    assert list(ll.tasks.names(model)) == ["default"]
 
 
 def test_save_and_load_around_merge(tmp_path):
@@ -133,7 +133,7 @@ def test_save_and_load_around_merge(tmp_path):
     merged = logits(model)
     ll.load_adapter(model, tmp_path / "o.safetensors")  # onto the merged model: W goes back first
     assert torch.equal(logits(model), logits(other))
-    ll.set_active(model, "default")
+    ll.tasks.set_active(model, "default")
     assert torch.allclose(logits(model), merged, atol=1e-5)
 
 
@@ -207,12 +207,12 @@ def test_bad_file_is_refused_and_model_unchanged(lora_file, tmp_path, key, has_t
     make, words = BAD_FILES[key]
     bad = make(lora_file, tmp_path / f"{key}.safetensors")
     model = trained("adapter") if has_task else ll.load_base(tiny=True)[0]
-    snap, before, task_list = snapshot(model), logits(model), ll.tasks(model)
+    snap, before, task_list = snapshot(model), logits(model), ll.tasks.names(model)
     with pytest.raises(AdapterFileError, match=words):
         ll.load_adapter(model, bad, name="new")
     assert same_snapshot(snap, snapshot(model))
     assert torch.equal(logits(model), before)
-    assert ll.tasks(model) == task_list
+    assert ll.tasks.names(model) == task_list
 
 
 @pytest.mark.parametrize("other", ["seed", "layers"])
@@ -223,7 +223,7 @@ def test_file_for_another_base_is_refused(lora_file, other):
         ll.load_adapter(model, lora_file)
     assert ("checksum" if other == "seed" else "layers: file 2, this model 3") in str(err.value)
     assert same_snapshot(snap, snapshot(model))
-    assert ll.tasks(model) == {}
+    assert ll.tasks.names(model) == {}
 
 
 def test_refusal_keeps_a_merged_task_merged(lora_file, tmp_path):

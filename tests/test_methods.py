@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import lesson_lib as ll
+from lesson_lib.bitfit import BitFitConfig
 from lesson_lib.tiny import tiny_task
 
 from .conftest import same_snapshot, snapshot
@@ -18,9 +19,11 @@ METHODS = {
     "prefix_reparam": ll.PrefixConfig(length=3, reparam=True, reparam_hidden=16),
     "prompt": ll.PromptConfig(length=3),
     "unipelt": [ll.LoRAConfig(r=4), ll.AdapterConfig(bottleneck=8), ll.PrefixConfig(length=3)],
+    "bitfit": BitFitConfig(),
+    "bitfit_top": BitFitConfig(layers=(1,)),
 }
 # methods that are the identity at init (zero B / zero up-projection)
-IDENTITY = ["lora", "lora_all", "lora_rs", "adapter", "adapter_pfeiffer_ln"]
+IDENTITY = ["lora", "lora_all", "lora_rs", "adapter", "adapter_pfeiffer_ln", "bitfit"]
 
 
 def _inject(model, key):
@@ -49,7 +52,7 @@ def test_gates_at_zero_make_the_branches_vanish(tiny, batch, key):
     cfg = METHODS[key]
     ll.inject(model, cfg, gates=ll.GateConfig(learned=False, value=0.0))
     assert torch.allclose(logits(model, batch), before, atol=1e-6)
-    ll.set_gates(model, **{m: 1.0 for m in ll.surgery._gates(model)})
+    ll.surgery.set_gates(model, **{m: 1.0 for m in ll.surgery._gates(model)})
     assert not torch.allclose(logits(model, batch), before, atol=1e-6) or key == "unipelt"
 
 
@@ -57,7 +60,7 @@ def test_gates_at_zero_make_the_branches_vanish(tiny, batch, key):
 def test_only_method_and_head_train_and_change(tiny, batch, key):
     model, _ = tiny
     _inject(model, key)
-    kinds = ll.classify_parameters(model)
+    kinds = ll.owners.classify_parameters(model)
     ln = key == "adapter_pfeiffer_ln"
     for name, p in model.named_parameters():
         expected = kinds[name] not in ("base", "layernorm") or (ln and kinds[name] == "layernorm")
@@ -155,7 +158,7 @@ def test_fold_prefix_keeps_outputs_and_drops_the_mlp(tiny, batch):
     ll.inject(model, METHODS["prefix_reparam"])
     before = logits(model, batch)
     n_before = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    removed = ll.fold_prefix(model)
+    removed = ll.surgery.fold_prefix(model)
     assert removed > 0
     assert torch.allclose(logits(model, batch), before, atol=1e-6)
     n_after = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -168,9 +171,9 @@ def test_learned_gates_move_during_training(tiny):
     model, _ = tiny
     ll.inject(model, METHODS["unipelt"], gates=ll.GateConfig())
     b = ll.tiny.tiny_batch()
-    before = ll.read_gates(model, b)
+    before = ll.surgery.read_gates(model, b)
     ll.train(model, tiny_task(), ll.TrainConfig(steps=10, lr=5e-2, batch_size=8, eval_every=0, progress=False))
-    after = ll.read_gates(model, b)
+    after = ll.surgery.read_gates(model, b)
     assert set(before) == {"lora", "adapter", "prefix"}
     assert any(abs(a - c) > 1e-4 for m in before for a, c in zip(before[m], after[m]))
 

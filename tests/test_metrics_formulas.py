@@ -9,6 +9,7 @@ import torch
 from transformers import BertConfig, BertForSequenceClassification
 
 from lesson_lib.config import AdapterConfig, LoRAConfig, PrefixConfig, PromptConfig
+from lesson_lib.metrics import formula_params, memory_report
 from lesson_lib.metrics_formulas import (
     BERT_BASE,
     GPT3_175B,
@@ -17,12 +18,10 @@ from lesson_lib.metrics_formulas import (
     PRESETS,
     bias_params,
     format_table4,
-    formula_params,
     full_params,
     gate_params,
     gpt3_table4,
     head_params,
-    memory_report,
     paper_adapter_h,
     paper_lora,
     paper_prefix_embed,

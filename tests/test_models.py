@@ -39,7 +39,7 @@ def test_tiny_model_needs_no_files_and_is_deterministic():
     enc = tok(["the film was wonderful!"], return_tensors="pt")
     assert enc["input_ids"][0, 0] == tok.cls_token_id and enc["input_ids"][0, -1] == tok.sep_token_id
     assert tok.unk_token_id not in enc["input_ids"][0].tolist()
-    assert ll.tokenizer_for(m1) is tok
+    assert ll.models.tokenizer_for(m1) is tok
     assert not m1.training
 
 
@@ -64,7 +64,7 @@ def test_every_family_in_arch_supports_every_method(make, cfg):
 def test_unsupported_family_lists_the_supported_ones():
     model = GPT2ForSequenceClassification(GPT2Config(n_layer=1, n_embd=32, n_head=4, vocab_size=100))
     with pytest.raises(ll.models.UnsupportedModelError, match="bert.*distilbert.*roberta"):
-        ll.arch_for(model)
+        ll.models.arch_for(model)
 
 
 def test_hub_id_offline_fails_with_a_clear_message():

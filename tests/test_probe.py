@@ -141,7 +141,7 @@ def test_merge_then_switching_tasks_keeps_the_base_exact(lora):
     ll.merge(lora)
     ll.inject(lora, ll.AdapterConfig(bottleneck=4), name="second")  # a merged LoRA leaves W first
     assert ll.checksum(lora) == fingerprint
-    ll.set_active(lora, "default")
+    ll.tasks.set_active(lora, "default")
     assert ll.checksum(lora) == fingerprint
 
 
@@ -151,22 +151,23 @@ def test_merging_a_gated_lora_is_refused_before_anything_is_merged(unipelt):
 
 
 def test_folding_without_the_mlp_and_folding_twice(bare):
-    refused(bare, lambda: ll.fold_prefix(bare), "no prefix MLP to fold")
+    refused(bare, lambda: ll.surgery.fold_prefix(bare), "no prefix MLP to fold")
     ll.inject(bare, ll.PrefixConfig(length=2, reparam=True, reparam_hidden=4))
-    ll.fold_prefix(bare)
-    refused(bare, lambda: ll.fold_prefix(bare), "no prefix MLP to fold")
+    ll.surgery.fold_prefix(bare)
+    refused(bare, lambda: ll.surgery.fold_prefix(bare), "no prefix MLP to fold")
 
 
 def test_gates_set_to_impossible_values(unipelt):
-    refused(unipelt, lambda: ll.set_gates(unipelt, lora=1.5), "numbers in \\[0, 1\\]")
-    refused(unipelt, lambda: ll.set_gates(unipelt, adapter=[1.0]), "give one value or 2 values")
-    refused(unipelt, lambda: ll.set_gates(unipelt, prompt=0.0), "no gated 'prompt'")
-    refused(unipelt, lambda: ll.set_gates(unipelt, lora=0.0, adapter="off"), "numbers in \\[0, 1\\]")
-    assert ll.read_gates(unipelt, ll.batch(unipelt, TEXTS))["lora"][0] not in (0.0, 1.0)  # nothing was set
+    refused(unipelt, lambda: ll.surgery.set_gates(unipelt, lora=1.5), "numbers in \\[0, 1\\]")
+    refused(unipelt, lambda: ll.surgery.set_gates(unipelt, adapter=[1.0]), "give one value or 2 values")
+    refused(unipelt, lambda: ll.surgery.set_gates(unipelt, prompt=0.0), "no gated 'prompt'")
+    refused(unipelt, lambda: ll.surgery.set_gates(unipelt, lora=0.0, adapter="off"), "numbers in \\[0, 1\\]")
+    assert ll.surgery.read_gates(unipelt, ll.batch(unipelt, TEXTS))["lora"][0] not in (0.0, 1.0)  # nothing was set
 
 
 def test_switching_to_a_task_that_does_not_exist(lora):
-    refused(lora, lambda: ll.set_active(lora, "topic"), "no task named 'topic'; tasks on this model: \\['default'\\]")
+    refused(lora, lambda: ll.tasks.set_active(lora, "topic"),
+            "no task named 'topic'; tasks on this model: \\['default'\\]")
 
 
 def test_truncating_to_a_rank_above_r_puts_every_weight_back(lora):

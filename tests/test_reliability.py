@@ -36,7 +36,7 @@ def unchanged(tiny):
 def _perturb_methods(model, seed=0, scale=0.2):
     """Random non-zero values in the methods' own parameters (not the head), so 'switched off' is a real test."""
     g = torch.Generator().manual_seed(seed)
-    kinds = ll.classify_parameters(model)
+    kinds = ll.owners.classify_parameters(model)
     with torch.no_grad():
         for name, p in model.named_parameters():
             if kinds[name] not in ("base", "head", "layernorm"):
@@ -151,12 +151,12 @@ def test_every_gate_of_a_method_is_tracked_when_its_targets_have_two_widths(tiny
     assert ll.count_params(model).trainable == ll.metrics.formula_for(model) == 902
     _perturb_methods(model, scale=2.0)
     assert float((_logits(model) - base).abs().max()) > 1e-4
-    ll.set_gates(model, lora=0.0)
+    ll.surgery.set_gates(model, lora=0.0)
     assert float((_logits(model) - base).abs().max()) < 1e-6  # every LoRA branch is off, in both widths
-    gates = ll.read_gates(model, ll.batch(model, TEXTS))
+    gates = ll.surgery.read_gates(model, ll.batch(model, TEXTS))
     assert gates == {"lora": [0.0, 0.0]}
-    ll.set_gates(model, lora=None)
-    assert all(0 < v < 1 for v in ll.read_gates(model, ll.batch(model, TEXTS))["lora"])
+    ll.surgery.set_gates(model, lora=None)
+    assert all(0 < v < 1 for v in ll.surgery.read_gates(model, ll.batch(model, TEXTS))["lora"])
 
 
 # 12. clear messages, numpy integers, repeated calls ---------------------------------------------------------------
@@ -174,7 +174,7 @@ def test_a_peft_export_is_named_as_such_by_load_adapter(tiny, tmp_path):
 
 
 def test_eval_limit_below_the_number_of_classes_names_eval_limit(unchanged):
-    ll.freeze_base(unchanged)
+    ll.surgery.freeze_base(unchanged)
     try:
         with pytest.raises(ValueError, match=r"eval_limit=1\) is smaller than the 2 classes"):
             ll.train(unchanged, tiny_task(n=32), ll.TrainConfig(steps=1, eval_limit=1, progress=False))

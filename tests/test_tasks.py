@@ -1,4 +1,4 @@
-"""Plug in, plug out: several tasks on one frozen base, switched with ll.set_active, each exactly itself."""
+"""Plug in, plug out: several tasks on one frozen base, switched with ll.tasks.set_active, each exactly itself."""
 
 import dataclasses
 
@@ -38,10 +38,10 @@ def two_tasks(tiny):
 
 def test_tasks_are_listed_and_the_new_one_is_active(two_tasks):
     model, _, _, _ = two_tasks
-    assert list(ll.tasks(model)) == ["sentiment", "topic"]
-    assert ll.active_task(model) == "topic"
-    assert [type(c) for c in ll.tasks(model)["sentiment"]] == [ll.AdapterConfig]
-    assert [type(c) for c in ll.tasks(model)["topic"]] == [ll.LoRAConfig]
+    assert list(ll.tasks.names(model)) == ["sentiment", "topic"]
+    assert ll.tasks.active_task(model) == "topic"
+    assert [type(c) for c in ll.tasks.names(model)["sentiment"]] == [ll.AdapterConfig]
+    assert [type(c) for c in ll.tasks.names(model)["topic"]] == [ll.LoRAConfig]
 
 
 def test_the_lora_task_learned_something(two_tasks):
@@ -54,8 +54,8 @@ def test_the_lora_task_learned_something(two_tasks):
 def test_switching_back_and_forth_is_exact(two_tasks):
     model, base, seen, data = two_tasks
     for name in ["sentiment", "topic", "sentiment", "sentiment", "topic", "sentiment"]:
-        ll.set_active(model, name)
-        assert ll.active_task(model) == name
+        ll.tasks.set_active(model, name)
+        assert ll.tasks.active_task(model) == name
         assert model.config.num_labels == data[name].num_labels == model.num_labels
         assert torch.equal(logits(model), seen[name][0]), name
         assert ll.evaluate(model, data[name].test) == seen[name][1], name
@@ -64,9 +64,9 @@ def test_switching_back_and_forth_is_exact(two_tasks):
 
 def test_training_one_task_leaves_the_other_alone(two_tasks):
     model, base, seen, data = two_tasks
-    ll.set_active(model, "sentiment")
+    ll.tasks.set_active(model, "sentiment")
     ll.train(model, data["sentiment"], ll.TrainConfig(steps=3, lr=1e-2, batch_size=8, eval_every=0, progress=False))
-    ll.set_active(model, "topic")
+    ll.tasks.set_active(model, "topic")
     assert torch.equal(logits(model), seen["topic"][0])
     assert ll.checksum(model) == base["checksum"]
 
@@ -74,10 +74,10 @@ def test_training_one_task_leaves_the_other_alone(two_tasks):
 def test_only_the_active_task_trains(two_tasks):
     model, _, _, _ = two_tasks
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
-    kinds = ll.classify_parameters(model)
+    kinds = ll.owners.classify_parameters(model)
     assert trainable == {n for n, k in kinds.items() if k in ("lora", "head")}
-    ll.set_active(model, "sentiment")
-    kinds = ll.classify_parameters(model)
+    ll.tasks.set_active(model, "sentiment")
+    kinds = ll.owners.classify_parameters(model)
     assert {n for n, p in model.named_parameters() if p.requires_grad} == \
         {n for n, k in kinds.items() if k in ("adapter", "head")}
 
@@ -85,20 +85,20 @@ def test_only_the_active_task_trains(two_tasks):
 @pytest.mark.parametrize("active", ["sentiment", "topic"])
 def test_remove_after_two_tasks_restores_the_base(two_tasks, active):
     model, base, _, _ = two_tasks
-    ll.set_active(model, active)
+    ll.tasks.set_active(model, active)
     ll.remove(model)
     assert same_snapshot(base["snapshot"], snapshot(model))
     assert torch.equal(logits(model), base["logits"])
-    assert ll.tasks(model) == {} and ll.active_task(model) is None and model.num_labels == 2
+    assert ll.tasks.names(model) == {} and ll.tasks.active_task(model) is None and model.num_labels == 2
 
 
 def test_merged_lora_task_does_not_leak_into_the_next(two_tasks):
     model, base, seen, _ = two_tasks
     ll.merge(model)  # "topic" is active
     merged = logits(model)
-    ll.set_active(model, "sentiment")
+    ll.tasks.set_active(model, "sentiment")
     assert torch.equal(logits(model), seen["sentiment"][0])
-    ll.set_active(model, "topic")
+    ll.tasks.set_active(model, "topic")
     assert torch.allclose(logits(model), merged, atol=1e-5)
     ll.inject(model, ll.PromptConfig(length=2), name="third")  # from a merged task straight to a new one
     assert ll.checksum(model) == base["checksum"]
@@ -115,9 +115,9 @@ def test_a_task_with_trained_layernorms_keeps_them_to_itself(tiny):
     ll.inject(model, ll.LoRAConfig(r=4), name="plain")
     assert ll.checksum(model) == base_ln  # the original LayerNorms are back for the other task
     plain = logits(model)
-    ll.set_active(model, "ln")
+    ll.tasks.set_active(model, "ln")
     assert torch.equal(logits(model), ln_logits)
-    ll.set_active(model, "plain")
+    ll.tasks.set_active(model, "plain")
     assert torch.equal(logits(model), plain) and ll.checksum(model) == base_ln
 
 
@@ -138,7 +138,7 @@ def test_two_lora_tasks_on_minilm_switch_exactly():
     seen["bbc"] = logits(model, batch)
     assert seen["bbc"].shape == (2, 5) and seen["tweets"].shape == (2, 2)
     for name in ["tweets", "bbc", "tweets", "bbc"]:
-        ll.set_active(model, name)
+        ll.tasks.set_active(model, name)
         assert torch.equal(logits(model, batch), seen[name]), name
         assert ll.checksum(model) == check
     ll.remove(model)

@@ -49,7 +49,7 @@ def setup_cell(title: str) -> nbformat.NotebookNode:
         import torch, transformers
         import lesson_lib as ll
         print(f"lesson_lib {{ll.__version__}} | torch {{torch.__version__}} | "
-              f"transformers {{transformers.__version__}} | device: {{ll.pick_device()}}")
+              f"transformers {{transformers.__version__}} | device: {{ll.devices.pick_device()}}")
         print(ll.modes.describe())
     ''')
 

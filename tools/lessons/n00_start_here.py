@@ -49,9 +49,9 @@ CELLS = [
           f"{cfg.num_attention_heads} heads | vocabulary {cfg.vocab_size:,} | on {ll.devices.model_device(model)}")
     assert n_params == 22_713_986
     """),
-    md("The library finds every part through one table per model family (`ll.ARCH`); later lessons wrap these modules."),
+    md("The library finds every part through one table per model family (`ll.models.ARCH`); later lessons wrap these modules."),
     code("""
-    arch = ll.arch_for(model)
+    arch = ll.models.arch_for(model)
     print("layers live at:", arch.layers)
     for alias, path in arch.aliases().items():
         print(f"  {alias:13s} → layer.N.{path}")

@@ -168,7 +168,7 @@ CELLS = [
               num_labels=bbc.num_labels)
     ll.lecture.train_or_load("adapters_topic_bbc", model, bbc, topic_recipe.train_config(eval_every=0))
     topic = ll.evaluate(model, bbc.test)
-    print(f"tasks on this model: {list(ll.tasks(model))}, active: {ll.active_task(model)}")
+    print(f"tasks on this model: {list(ll.tasks.names(model))}, active: {ll.tasks.active_task(model)}")
     print(f"topic test accuracy {topic['accuracy']:.1%} on {topic['n']} articles (chance {1 / bbc.num_labels:.0%}); "
           f"stored full-mode run: {ll.results.stored_row('compare_bbc', 'adapter')['accuracy']:.1%}")
     """),
@@ -178,14 +178,14 @@ CELLS = [
     and "exactly the same" is a claim about the computation, so we check it without that rounding.
     """),
     code("""
-    ll.set_active(model, "default")          # the sentiment adapters and head go back in
+    ll.tasks.set_active(model, "default")          # the sentiment adapters and head go back in
     again = ll.evaluate(model, tweets.test, amp=False)
     print(f"sentiment after switching back: {again['accuracy']:.1%} (was {sentiment['accuracy']:.1%})")
     assert again["accuracy"] == sentiment["accuracy"] and ll.checksum(model) == fingerprint
 
     tmp = pathlib.Path(tempfile.mkdtemp())
     size_sentiment = ll.save_adapter(model, tmp / "sentiment.safetensors")
-    ll.set_active(model, "topic")
+    ll.tasks.set_active(model, "topic")
     size_topic = ll.save_adapter(model, tmp / "topic.safetensors")
     size_model = (ll.models.offline_model_dir() / "model.safetensors").stat().st_size
     print(f"files: sentiment {size_sentiment / 2**20:.2f} MB, topic {size_topic / 2**20:.2f} MB, "

@@ -131,7 +131,7 @@ CELLS = [
     for e in history.evals:
         print(f"step {e['step']:4d}  validation accuracy {e['accuracy']:.1%}")
     prefix_acc = ll.evaluate(model, tweets.test, amp=False)["accuracy"]
-    removed = ll.fold_prefix(model)
+    removed = ll.surgery.fold_prefix(model)
     folded_acc = ll.evaluate(model, tweets.test, amp=False)["accuracy"]
     reference = ll.results.stored_row("compare_tweets", "prefix")
     print(f"test accuracy {prefix_acc:.1%} (stored full-mode run, every layer: {reference['accuracy']:.1%}); "

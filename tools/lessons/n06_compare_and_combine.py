@@ -90,7 +90,7 @@ CELLS = [
                         ll.PrefixConfig(length=10, layers=layers)], gates=ll.GateConfig(learned=True))
     history = ll.lecture.train_or_load("unipelt_tweets", unipelt, tweets, recipe.train_config(eval_every=0))
     print(f"run: {history.source}, {history.seconds:.0f} s")
-    gates = ll.read_gates(unipelt, ll.batch(unipelt, tweets.test, n=64))
+    gates = ll.surgery.read_gates(unipelt, ll.batch(unipelt, tweets.test, n=64))
     for method, values in gates.items():
         print(f"{method:8s} gate per layer: " + "  ".join("  –  " if v != v else f"{v:.2f}" for v in values))
     """),
@@ -98,9 +98,9 @@ CELLS = [
     full_acc = ll.evaluate(unipelt, tweets.test)["accuracy"]
     print(f"all methods on: {full_acc:.1%} on {len(tweets.test):,} test tweets")
     for method in gates:
-        ll.set_gates(unipelt, **{method: 0.0})
+        ll.surgery.set_gates(unipelt, **{method: 0.0})
         acc = ll.evaluate(unipelt, tweets.test)["accuracy"]
-        ll.set_gates(unipelt, **{method: None})          # back to the learned gate
+        ll.surgery.set_gates(unipelt, **{method: None})          # back to the learned gate
         print(f"{method:8s} switched off: {acc:.1%}")
         ll.verdict(f"  switching {method} off changes the accuracy by {100 * (acc - full_acc):+.1f} points")
     """),
