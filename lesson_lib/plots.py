@@ -30,7 +30,6 @@ METHOD_COLORS = {
 }
 SERIES_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd")
 LECTURE_TEMPLATE = "lesson_lecture"
-_THEME = {"previous": None}
 _SHARE_TICKS = dict(tickmode="linear", tick0=0, dtick=0.25, tickformat=".0%", showgrid=False)  # 0–100 % on the right
 
 
@@ -42,6 +41,12 @@ def human(n: float) -> str:
     return f"{n:.0f}"
 
 
+def percent(share: float) -> str:
+    """A share for people: 0.000541 → '0.054 %', 0.0123 → '1.2 %', 0.5 → '50 %', 1 → '100 %'."""
+    x = 100 * share
+    return f"{x:.0f} %" if x == 0 or x >= 10 else f"{x:.2g} %"
+
+
 def human_bytes(n: float) -> str:
     """Bytes for people, in powers of 1024: 1536 → '1.5 KiB'."""
     for unit, size in (("TiB", 2 ** 40), ("GiB", 2 ** 30), ("MiB", 2 ** 20), ("KiB", 2 ** 10)):
@@ -51,7 +56,10 @@ def human_bytes(n: float) -> str:
 
 
 def _layout(title: str, height: int = 360, **extra) -> dict:
-    return dict(title=dict(text=title), height=height, margin=dict(l=60, r=30, t=60, b=50), **extra)
+    """Title, height and margins; with the lecture theme on, a third more height for the bigger fonts."""
+    scale = 1.35 if theme_is_on() else 1.0
+    margin = dict(l=round(60 * scale), r=round(30 * scale), t=round(60 * scale), b=round(50 * scale))
+    return dict(title=dict(text=title), height=round(height * scale), margin=margin, **extra)
 
 
 # --- parameter counts --------------------------------------------------------------------------------
@@ -64,12 +72,15 @@ def param_bars(series: Mapping[str, Mapping[str, int]], totals: Mapping[str, int
     Each bar is labelled with its count and its share of that series' total, so a student sees at once
     that LoRA trains "0.05 %" of the model.
     """
+    # plotly shrinks a label that is wider than its bar; uniformtext keeps every label at least this size
+    # (two short lines keep them narrow), larger with the lecture theme
     fig = go.Figure(layout=_layout(title, yaxis=dict(type="log", title="parameters"), barmode="group",
-                                   legend=dict(orientation="h", y=-0.15)))
+                                   legend=dict(orientation="h", y=-0.15),
+                                   uniformtext=dict(minsize=18 if theme_is_on() else 12, mode="show")))
     for i, (name, counts) in enumerate(series.items()):
         labels = list(counts)
         values = [max(int(counts[k]), 0) for k in labels]
-        text = [f"{human(v)} ({100 * v / totals[name]:.3g} %)" for v in values]
+        text = [f"{human(v)}<br>{percent(v / totals[name])}" for v in values]
         fig.add_bar(name=name, x=labels, y=[v or None for v in values], text=text, textposition="outside",
                     marker_color=SERIES_COLORS[i % len(SERIES_COLORS)], cliponaxis=False)
     return fig
@@ -77,12 +88,30 @@ def param_bars(series: Mapping[str, Mapping[str, int]], totals: Mapping[str, int
 
 # --- ΔW: spectrum, heatmaps, rank ----------------------------------------------------------------------
 
+def _rank_ticks(n: int, log: bool = False) -> dict:
+    """Tick labels for ranks 1..n, never more than about ten: every rank up to 10; beyond that, on a log
+    axis the powers of two and n (1, 2, 4, 8, 16, 32, 64), on a linear axis 1 and the multiples of a
+    power-of-two step (1, 8, 16, …, 64)."""
+    n = max(int(n), 1)
+    if n <= 10:
+        values = list(range(1, n + 1))
+    elif log:
+        values = [2 ** e for e in range(int(np.log2(n)) + 1)]
+        if values[-1] != n:
+            values = (values[:-1] if n < 1.3 * values[-1] else values) + [n]  # n too close to the last power
+    else:
+        step = 2 ** int(np.ceil(np.log2(n / 8)))
+        values = sorted({1, *range(step, n + 1, step)})
+    return dict(tickmode="array", tickvals=values, ticktext=[str(v) for v in values])
+
+
 def spectrum(singular_values: Sequence[float], k: int | None = None, top: int | None = 32,
              title: str = "Singular values of ΔW") -> go.Figure:
     """Bars of the singular values (largest first) and, on the right axis, the energy share the top-k hold.
 
     ``k`` marks a rank with a dashed line and writes "energy at k" in the title; ``top`` keeps the
-    first values only (LoRA's ΔW has at most r non-zero ones).
+    first values only (LoRA's ΔW has at most r non-zero ones: pass ``top=r``). The x axis spans exactly
+    the values shown. No legend: each axis title has the colour of what it measures.
     """
     s = np.sort(np.abs(np.asarray(singular_values, dtype=float)))[::-1]
     s = s[:top] if top else s
@@ -93,16 +122,20 @@ def spectrum(singular_values: Sequence[float], k: int | None = None, top: int | 
         title = f"{title}: energy at k={k}: {100 * energy[min(k, len(s)) - 1]:.1f} %" if k else f"{title}: k=0"
     elif total == 0:
         title = f"{title}: ΔW = 0 (not trained yet)"
-    fig = go.Figure(layout=_layout(title, xaxis=dict(title="index i", dtick=max(1, len(s) // 16)),
-                                   yaxis=dict(title="singular value sᵢ"),
-                                   yaxis2=dict(title="energy of top k", overlaying="y", side="right",
-                                               range=[0, 1.05], **_SHARE_TICKS),
-                                   legend=dict(orientation="h", y=-0.2)))
-    fig.add_bar(x=ks, y=s, name="singular values", marker_color=METHOD_COLORS["lora"])
-    fig.add_scatter(x=ks, y=energy, name="energy at k", yaxis="y2", mode="lines+markers",
-                    line=dict(color=METHOD_COLORS["adapter"]))
+    bars, line = METHOD_COLORS["lora"], METHOD_COLORS["adapter"]
+    fig = go.Figure(layout=_layout(title, height=340, showlegend=False,
+                                   xaxis=dict(title="index i (largest first)", range=[0.5, len(s) + 0.5],
+                                              automargin=True, **_rank_ticks(len(s))),
+                                   yaxis=dict(title=dict(text="singular value", font=dict(color=bars)),
+                                              automargin=True, rangemode="tozero"),
+                                   yaxis2=dict(title=dict(text="energy in top k", font=dict(color=line)),
+                                               overlaying="y", side="right", range=[0, 1.05], automargin=True,
+                                               **_SHARE_TICKS)))
+    fig.add_bar(x=ks, y=s, name="singular value", marker_color=bars, hovertemplate="s%{x} = %{y:.3g}")
+    fig.add_scatter(x=ks, y=energy, name="energy in top k", yaxis="y2", mode="lines+markers",
+                    line=dict(color=line), hovertemplate="top %{x}: %{y:.1%}")
     if k:
-        fig.add_vline(x=k + 0.5, line_dash="dash", line_color="black")
+        fig.add_vline(x=min(k, max(len(s), 1)) + 0.5, line_dash="dash", line_color="black")
     return fig
 
 
@@ -117,47 +150,64 @@ def delta_w_heatmap(delta_w, title: str = "ΔW", max_side: int = 128) -> go.Figu
     """The matrix ΔW (d_out × d_in) as a heatmap, blue negative, red positive, white zero.
 
     Matrices wider or taller than ``max_side`` are shown with evenly spaced rows and columns only (a
-    sub-matrix of a rank-r matrix still has rank ≤ r, so the stripes of a low-rank ΔW stay visible).
+    sub-matrix of a rank-r matrix still has rank ≤ r, so the stripes of a low-rank ΔW stay visible); the
+    axis titles say how many of them.
     """
     m = np.asarray(delta_w, dtype=float)
     shown, rows, cols = _subsample(m, max_side)
-    note = "" if shown.shape == m.shape else f" ({len(rows)}×{len(cols)} evenly spaced rows × columns shown)"
+    of = lambda n, total: f" ({n} of {total} shown)" if n < total else ""  # noqa: E731
     lim = float(np.abs(shown).max()) or 1.0
-    fig = go.Figure(layout=_layout(f"{title} {m.shape[0]}×{m.shape[1]}{note}", height=400,
-                                   xaxis=dict(title="input dimension"),
-                                   yaxis=dict(title="output dimension", autorange="reversed")))
+    fig = go.Figure(layout=_layout(f"{title} ({m.shape[0]}×{m.shape[1]})", height=340,
+                                   xaxis=dict(title=f"input dimension{of(len(cols), m.shape[1])}", automargin=True),
+                                   yaxis=dict(title=f"output dimension{of(len(rows), m.shape[0])}",
+                                              autorange="reversed", automargin=True)))
     fig.add_heatmap(z=shown.astype(np.float32), x=cols, y=rows, colorscale="RdBu_r", zmin=-lim, zmax=lim,
-                    zmid=0, colorbar=dict(title="value"))
+                    zmid=0, colorbar=dict(title="ΔW", thickness=12),
+                    hovertemplate="ΔW[%{y}, %{x}] = %{z:.3g}<extra></extra>")
     return fig
 
 
 def subspace_heatmap(grid, title: str = "Subspace similarity φ(A₁, A₂, i, j)",
                      names: tuple[str, str] = ("run 1", "run 2")) -> go.Figure:
-    """φ(i, j) for i = 1..r1 (rows) and j = 1..r2 (columns), 0 (orthogonal) to 1 (contained)."""
+    """φ(i, j) for i = 1..r1 (rows, top-i directions of ``names[0]``) and j = 1..r2 (columns, top-j of
+    ``names[1]``), 0 (orthogonal) to 1 (contained): ``grid`` as ``analysis.subspace_similarity_grid`` gives it."""
     z = np.asarray(grid, dtype=float)
-    ticks = lambda n: dict(tickmode="linear", tick0=1, dtick=max(1, n // 8))  # noqa: E731 - whole ranks only
-    fig = go.Figure(layout=_layout(title, height=400,
-                                   xaxis=dict(title=f"j (top-j directions of {names[1]})", **ticks(z.shape[1])),
-                                   yaxis=dict(title=f"i (top-i directions of {names[0]})", autorange="reversed",
-                                              **ticks(z.shape[0]))))
+    fig = go.Figure(layout=_layout(title, height=340,
+                                   xaxis=dict(title=f"j: top-j of {names[1]}", automargin=True,
+                                              **_rank_ticks(z.shape[1])),
+                                   yaxis=dict(title=f"i: top-i of {names[0]}", autorange="reversed", automargin=True,
+                                              **_rank_ticks(z.shape[0]))))
     fig.add_heatmap(z=z, x=np.arange(1, z.shape[1] + 1), y=np.arange(1, z.shape[0] + 1), zmin=0, zmax=1,
-                    colorscale="Viridis", colorbar=dict(title="φ"))
+                    colorscale="Viridis", colorbar=dict(title="φ", thickness=12),
+                    hovertemplate="φ(i=%{y}, j=%{x}) = %{z:.2f}<extra></extra>")
     return fig
 
 
 def rank_accuracy(accuracy_by_k: Mapping[int, float], current: int | None = None, full: float | None = None,
-                  title: str = "Accuracy with every ΔW truncated to rank k") -> go.Figure:
-    """Accuracy against k for the ranks tried so far; a dashed line at the untruncated accuracy."""
+                  title: str = "Accuracy with every ΔW truncated to rank k", r: int | None = None) -> go.Figure:
+    """Accuracy against k for the ranks tried so far; a dashed line at the untruncated accuracy.
+
+    The k axis is logarithmic (1, 2, 4, … r: the small ranks are where the accuracy changes) and spans
+    1 … ``r`` (default: the largest k given), so it stays put while more ranks arrive. The current k is a
+    star labelled with its accuracy.
+    """
     ks = sorted(accuracy_by_k)
-    fig = go.Figure(layout=_layout(title, xaxis=dict(title="rank k", dtick=1),
-                                   yaxis=dict(title="accuracy", range=[0, 1.02], tickformat=".0%")))
+    top = max([int(r or 0), *ks, int(current or 0), 1])
+    log = all(k > 0 for k in ks) and (current is None or current > 0)
+    xaxis = dict(title="rank k" + (" (log scale)" if log else ""), automargin=True, **_rank_ticks(top, log=log))
+    xaxis |= dict(type="log", range=[np.log10(0.8), np.log10(top * 1.25)]) if log else dict(range=[-0.5, top + 0.5])
+    fig = go.Figure(layout=_layout(title, height=340, showlegend=False, xaxis=xaxis,
+                                   yaxis=dict(title="accuracy", range=[0, 1.02], tickformat=".0%", automargin=True)))
     fig.add_scatter(x=ks, y=[accuracy_by_k[k] for k in ks], mode="lines+markers", name="truncated",
-                    line=dict(color=METHOD_COLORS["lora"]))
+                    line=dict(color=METHOD_COLORS["lora"]), hovertemplate="k = %{x}: %{y:.1%}<extra></extra>")
     if current is not None and current in accuracy_by_k:
-        fig.add_scatter(x=[current], y=[accuracy_by_k[current]], mode="markers", name=f"k = {current}",
+        acc = accuracy_by_k[current]
+        fig.add_scatter(x=[current], y=[acc], mode="markers+text", name=f"k = {current}",
+                        text=[f"k = {current}: {100 * acc:.1f} %"], textposition="bottom center", cliponaxis=False,
                         marker=dict(size=16, symbol="star", color=METHOD_COLORS["prompt"]))
     if full is not None:
-        fig.add_hline(y=full, line_dash="dash", annotation_text=f"full rank {100 * full:.1f} %")
+        fig.add_hline(y=full, line_dash="dash", annotation_text=f"full rank {100 * full:.1f} %",
+                      annotation_position="top left")
     return fig
 
 
@@ -166,8 +216,10 @@ def rank_accuracy(accuracy_by_k: Mapping[int, float], current: int | None = None
 def gate_heatmap(gates: Mapping[str, Sequence[float]], title: str = "UniPELT gates (0 = off, 1 = on)") -> go.Figure:
     """Gate values as a heatmap: one row per method, one column per layer, the value written in each cell."""
     methods = list(gates)
-    z = np.array([[np.nan if v is None else float(v) for v in gates[m]] for m in methods], dtype=float)
-    layers = [f"layer {i}" for i in range(z.shape[1] if z.size else 0)]
+    # a layer without the method is an empty cell: None, not NaN (NaN is not valid JSON, and the widget's
+    # state is sent to the browser as JSON; Jupyter would print a warning)
+    z = [[None if v is None or not np.isfinite(float(v)) else float(v) for v in gates[m]] for m in methods]
+    layers = [f"layer {i}" for i in range(len(z[0]) if z else 0)]
     fig = go.Figure(layout=_layout(title, height=120 + 60 * max(len(methods), 1), xaxis=dict(title="layer")))
     fig.add_heatmap(z=z, x=layers, y=methods, zmin=0, zmax=1, colorscale="Blues", texttemplate="%{z:.2f}",
                     colorbar=dict(title="g"))
@@ -195,17 +247,44 @@ def training_curves(steps: Sequence[int], losses: Sequence[float], eval_steps: S
     return fig
 
 
+def log_ticks(lo: float, hi: float) -> dict:
+    """Tick values for a log axis from ``lo`` to ``hi``: the powers of ten, and 2× and 5× them when the range
+    spans fewer than three decades; labelled for people ("4.7M"). Never more than about a dozen labels."""
+    lo, hi = max(lo, 1.0), max(hi, lo * 10)
+    first, last = int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi)))
+    steps = (1, 2, 5) if last - first < 3 else (1,)
+    values = [m * 10 ** e for e in range(first, last + 1) for m in steps if lo / 1.5 <= m * 10 ** e <= hi * 1.5]
+    if len(values) > 12:
+        values = values[::-(-len(values) // 12)]
+    return dict(tickmode="array", tickvals=values, ticktext=[human(v) for v in values])
+
+
+def _end_labels(rows: Sequence[Mapping]) -> list[str]:
+    """Text beside the markers: the smallest and the largest run of a method; the others show on hover."""
+    if len(rows) <= 2:
+        return [str(r.get("label", r["method"])) for r in rows]
+    order = sorted(range(len(rows)), key=lambda i: rows[i]["trainable"])
+    ends = {order[0], order[-1]}
+    return [str(r.get("label", r["method"])) if i in ends else "" for i, r in enumerate(rows)]
+
+
 def accuracy_vs_params(runs: Sequence[Mapping], title: str = "Accuracy vs trainable parameters") -> go.Figure:
     """One marker per run (keys: "label", "method", "trainable", "accuracy"), one colour per method,
-    trainable parameters on a log scale: the LoRA paper's Figure 2 in miniature."""
-    fig = go.Figure(layout=_layout(title, xaxis=dict(type="log", title="trainable parameters"),
-                                   yaxis=dict(title="accuracy", range=[0, 1.02], tickformat=".0%")))
+    trainable parameters on a log scale: the LoRA paper's Figure 2 in miniature.
+
+    With many runs, only each method's smallest and largest run are labelled (the others on hover), and the
+    labels of alternate methods go above and below their markers, so they do not pile up."""
+    counts = [r["trainable"] for r in runs] or [1, 10]
+    xaxis = dict(type="log", title="trainable parameters", **log_ticks(min(counts), max(counts)))
+    fig = go.Figure(layout=_layout(title, xaxis=xaxis, yaxis=dict(title="accuracy", range=[0, 1.02], tickformat=".0%")))
     by_method: dict[str, list[Mapping]] = {}
     for run in runs:
         by_method.setdefault(str(run["method"]), []).append(run)
-    for method, rows in by_method.items():
+    for i, (method, rows) in enumerate(by_method.items()):
         fig.add_scatter(x=[r["trainable"] for r in rows], y=[r["accuracy"] for r in rows], name=method,
-                        mode="markers+text", text=[r.get("label", method) for r in rows], textposition="top center",
+                        mode="markers+text", text=_end_labels(rows),
+                        hovertext=[str(r.get("label", method)) for r in rows],
+                        textposition="top center" if i % 2 == 0 else "bottom center",
                         marker=dict(size=12, color=METHOD_COLORS.get(method.split("+")[0])))
     if not runs:
         fig.add_annotation(text="no runs yet: train one", showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
@@ -224,23 +303,28 @@ def _lecture_template() -> go.layout.Template:
                   bar=[go.Bar(textfont=dict(size=18))], heatmap=[go.Heatmap(textfont=dict(size=18))]))
 
 
+def theme_is_on() -> bool:
+    """Whether the lecture template is part of plotly's default template (``lecture_theme()`` was called)."""
+    return LECTURE_TEMPLATE in str(pio.templates.default).split("+")
+
+
 def lecture_theme(on: bool = True) -> str:
     """Big fonts and markers, readable on a projector, for every figure built from now on.
 
-    ``lecture_theme()`` switches it on, ``lecture_theme(False)`` restores the previous look. Panels
-    pick it up at their next redraw. Returns the name of the plotly template now in use.
+    ``lecture_theme()`` switches it on, ``lecture_theme(False)`` takes it off again. Panels pick it up at their
+    next redraw; ``ll.projector()`` calls it and enlarges the panels' controls and text as well. Returns the
+    name of the plotly template now in use. (The state is plotly's own default template, nothing else.)
     """
+    parts = [p for p in str(pio.templates.default).split("+") if p and p != LECTURE_TEMPLATE] or ["plotly"]
     if on:
         pio.templates[LECTURE_TEMPLATE] = _lecture_template()
-        if LECTURE_TEMPLATE not in str(pio.templates.default):
-            _THEME["previous"] = pio.templates.default
-            pio.templates.default = f"{pio.templates.default}+{LECTURE_TEMPLATE}"
-    elif LECTURE_TEMPLATE in str(pio.templates.default):
-        pio.templates.default = _THEME["previous"] or "plotly"
+        parts.append(LECTURE_TEMPLATE)
+    pio.templates.default = "+".join(parts)
     return str(pio.templates.default)
 
 
 __all__ = [
-    "METHOD_COLORS", "accuracy_vs_params", "delta_w_heatmap", "gate_heatmap", "human", "human_bytes",
-    "lecture_theme", "param_bars", "rank_accuracy", "spectrum", "subspace_heatmap", "training_curves",
+    "METHOD_COLORS", "accuracy_vs_params", "delta_w_heatmap", "gate_heatmap", "human", "human_bytes", "percent",
+    "lecture_theme", "param_bars", "rank_accuracy", "spectrum", "subspace_heatmap", "theme_is_on",
+    "training_curves",
 ]

@@ -116,9 +116,25 @@ class DeltaState:
         with self.lock:
             return dict(self.accuracy)
 
-    def subspace(self, name: str) -> np.ndarray:
-        """Subspace similarity φ between this run's and the other run's A matrices of ``name``."""
+    def _pair(self, name: str) -> tuple[nn.Module, nn.Module]:
+        """This run's and the other run's LoRA module ``name``."""
         other = analysis.lora_layers(self.other)
         if name not in other:
             raise ValueError(f"the other model has no LoRA on {analysis.short_name(name)}")
-        return analysis.subspace_similarity_grid(analysis.lora_layers(self.model)[name].lora_A, other[name].lora_A)
+        return analysis.lora_layers(self.model)[name], other[name]
+
+    def subspace(self, name: str) -> np.ndarray:
+        """Subspace similarity φ between this run's and the other run's A matrices of ``name``: the run with
+        the smaller r on the rows, as the LoRA paper (Figure 3) and notebook 04 print it, φ(A_8, A_64, i, j)
+        with i = 1..8 on the rows. ``subspace_names`` says which run is which."""
+        mine, theirs = self._pair(name)
+        rows, cols = (theirs, mine) if theirs.r < mine.r else (mine, theirs)
+        return analysis.subspace_similarity_grid(rows.lora_A, cols.lora_A)
+
+    def subspace_names(self, name: str) -> tuple[str, str]:
+        """Who is on the rows and who on the columns of ``subspace(name)``: ("A (r = 8)", "A (r = 64)"), or
+        with equal ranks ("A (this model)", "A (other model)")."""
+        mine, theirs = self._pair(name)
+        if mine.r == theirs.r:
+            return "A (this model)", "A (other model)"
+        return tuple(f"A (r = {m.r})" for m in sorted((mine, theirs), key=lambda m: m.r))

@@ -107,7 +107,8 @@ CELLS = [
     loras8, loras64 = analysis.lora_layers(model8), analysis.lora_layers(model64)
     name = [n for n in loras8 if n.endswith("value")][-1]   # the top layer's value matrix
     grid = analysis.subspace_similarity_grid(loras8[name].lora_A, loras64[name].lora_A)
-    print(f"{analysis.short_name(name)}: φ(A8, A64, i, j) for i = 1..8 (rows), j = 1, 2, 4, 8, 16, 64 (columns)")
+    print(f"{analysis.short_name(name)}: φ(A8, A64, i, j); rows i = 1..8: top-i directions of A (r = 8), "
+          "columns j = 1, 2, 4, 8, 16, 64: top-j of A (r = 64) (the explorer's φ heatmap below: the same way round)")
     for i in range(8):
         print(f"  i = {i + 1}: " + "  ".join(f"{grid[i, j - 1]:.2f}" for j in (1, 2, 4, 8, 16, 64)))
     print(f"random directions would give about {1 / 384:.3f} to {64 / 384:.2f}")
@@ -116,9 +117,11 @@ CELLS = [
     ### Explore ΔW yourself
 
     Pick a layer and matrix: its singular values with the energy captured at k, the ΔW heatmap, and a rank-k slider
-    that truncates *every* ΔW and measures the accuracy (on a fixed evaluation subset). The subspace-similarity
-    heatmap compares the r = 8 and r = 64 runs. Each new k costs one evaluation, so the panel evaluates every k
-    in the background as soon as it is shown (powers of two first); the status line says how many are ready.
+    that truncates *every* ΔW and measures the accuracy (on a fixed evaluation subset); the answer stands beside
+    the slider. The subspace-similarity heatmap compares the r = 8 and r = 64 runs the way the table above prints
+    it: i (top-i directions of A, r = 8) on the rows, j (top-j of A, r = 64) on the columns. Each new k costs one
+    evaluation, so the panel evaluates every k in the background as soon as it is shown (powers of two first);
+    the status line says how many are ready.
     """),
     code("""
     from lesson_lib import widgets
