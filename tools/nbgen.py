@@ -14,8 +14,18 @@ from pathlib import Path
 
 import nbformat
 
-# The one place that names the repository Colab installs from.
-REPO_URL = "https://github.com/peft-lab/peft-lab"
+PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
+
+
+def repo_url() -> str:
+    """The repository Colab installs from: ``[project.urls] Repository`` in pyproject.toml, the one place it is
+    written (a fork changes it there and rebuilds the notebooks; README, section Colab)."""
+    import tomllib
+
+    return tomllib.loads(PYPROJECT.read_text())["project"]["urls"]["Repository"]
+
+
+REPO_URL = repo_url()
 
 
 @dataclass
@@ -33,18 +43,20 @@ def code(text: str) -> nbformat.NotebookNode:
 
 
 def setup_cell(title: str) -> nbformat.NotebookNode:
-    """First code cell: on Colab install the project and enable widgets; everywhere print versions and device."""
+    """First code cell: on Colab install the project (once); everywhere print versions and device.
+
+    Colab's custom widget manager is not turned on: the panels use core ipywidgets only there (figures are
+    iframes in ``HTML`` widgets, lesson_lib/widgets/figures.py), which Colab draws without it."""
     return code(f'''
-        # {title}: set-up. On Colab this installs the project (once) and enables custom widgets.
+        # {title}: set-up. On Colab this installs the project (once); see docs/colab-check.md.
         import importlib.util
         try:
-            from google.colab import output as colab_output        # only exists on Colab
+            import google.colab                                    # only exists on Colab
+            on_colab = True
         except ImportError:
-            colab_output = None
-        if colab_output is not None:
-            if importlib.util.find_spec("lesson_lib") is None:
-                get_ipython().run_line_magic("pip", "install -q git+{REPO_URL}")
-            colab_output.enable_custom_widget_manager()
+            on_colab = False
+        if on_colab and importlib.util.find_spec("lesson_lib") is None:
+            get_ipython().run_line_magic("pip", "install -q git+{REPO_URL}")
 
         import torch, transformers
         import lesson_lib as ll

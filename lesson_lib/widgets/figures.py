@@ -3,16 +3,43 @@
 A panel shows ``go.Figure`` objects made by ``lesson_lib.plots``, one of two ways, one kind per notebook:
 
 * "widget": a plotly ``FigureWidget`` updated in place (JupyterLab 4 / Notebook 7 with ipywidgets 8);
-* "static": a plain figure redrawn inside an ``Output`` (Colab's ipywidgets 7, or a broken FigureWidget).
+* "static": a plain figure, redrawn whole at each update (Colab, ipywidgets 7, or a broken FigureWidget).
 
 The choice is automatic; ``use_figure_widget(True | False)`` or the environment variable
 ``LESSON_FIGURES=widget|static`` overrides it. ``FigureView`` hides the difference: ``view.show(fig)``.
+
+A static figure is drawn one of two ways (``static_drawing()``), chosen by where the kernel runs:
+
+* "output" (JupyterLab, Notebook 7, VS Code, Voila): the figure's mime bundle inside an ``ipywidgets.Output``;
+* "iframe" (Google Colab): an ``ipywidgets.HTML`` holding ``<iframe srcdoc="…">``, a small page of its own
+  that loads plotly.js with a plain ``<script src>`` before it draws.
+
+Why Colab gets neither a FigureWidget nor plotly inside an ``Output`` (evidence; docs/colab-check.md):
+
+* plotly inside an ``Output`` widget on Colab draws nothing, "Uncaught ReferenceError: Plotly is not
+  defined" from the injected script: https://github.com/googlecolab/colabtools/issues/5889 (open, 2026),
+  earlier https://github.com/googlecolab/colabtools/issues/1458 (fixed 2020, reported broken again 2023).
+  Colab's own plotly renderer (``renderer="colab"``) loads plotly.js from the CDN per output and relies on
+  each output being a page of its own; HTML put inside a widget is injected into the widget's page instead.
+  The iframe gives the figure back a page of its own, so ``Plotly`` exists before the figure's script runs.
+* plotly's FigureWidget on Colab: https://github.com/plotly/plotly.py/issues/2202 (closed unfixed),
+  https://github.com/googlecolab/colab-cdn-widget-manager/issues/51 ("Plotly widgets do not work", open),
+  https://github.com/gee-community/geemap/issues/1488. Colab ships plotly 5.24 (FigureWidget not yet on
+  anywidget) and ipywidgets 7.7.1. anywidget itself supports Colab by turning on Colab's custom widget
+  manager (https://github.com/manzt/anywidget/pull/52, /pull/75; README: "run in … Google Colab"), but no
+  source confirms plotly's FigureWidget there, and that manager has broken core widgets
+  (https://github.com/googlecolab/colabtools/issues/3571). So on Colab "widget" is used only when asked
+  for (``LESSON_FIGURES=widget``), and then the custom widget manager is turned on first.
+* The static path uses core ipywidgets 7 widgets only (``HTML``), which Colab renders without any opt-in
+  (https://github.com/googlecolab/colabtools/issues/498).
 """
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import sys
 import warnings
 from copy import deepcopy
 
@@ -47,8 +74,15 @@ def figure_mode() -> str:
     return "widget" if figure_widget_available() else "static"
 
 
+def on_colab() -> bool:
+    """True in a Google Colab kernel, which imports ``google.colab`` at start (anywidget checks sys.modules too)."""
+    return sys.modules.get("google.colab") is not None
+
+
 def figure_widget_available() -> bool:
-    """True where plotly's FigureWidget can work: ipywidgets 8 or newer and anywidget installed."""
+    """True where plotly's FigureWidget can work: not Colab, ipywidgets 8 or newer, anywidget installed."""
+    if on_colab():
+        return False  # not confirmed there (see the module docstring); static figures in an iframe instead
     if int(W.__version__.split(".")[0]) < 8:
         return False  # Colab ships ipywidgets 7.7
     try:
@@ -73,9 +107,38 @@ def resync(fig) -> None:
     fig._widget_layout = deepcopy(fig._layout_obj._props)
 
 
+def static_drawing() -> str:
+    """How a static figure is drawn here: "iframe" on Colab, "output" everywhere else (module docstring)."""
+    return "iframe" if on_colab() else "output"
+
+
+def _enable_colab_custom_widgets() -> None:
+    """Colab draws third-party widgets (a FigureWidget) only after this opt-in (colabtools#498)."""
+    try:
+        from google.colab import output as colab_output
+
+        colab_output.enable_custom_widget_manager()
+    except Exception as err:  # not Colab after all, or an old google.colab
+        warnings.warn(f"could not enable Colab's custom widget manager ({err})", stacklevel=3)
+
+
+def iframe_html(fig: go.Figure) -> str:
+    """The figure as ``<iframe srcdoc="…">``: a page of its own whose ``<script src>`` loads plotly.js (from
+    the CDN, as plotly's own "colab" renderer does) before the figure's script runs, so it never depends on
+    a ``Plotly`` global of the notebook page (colabtools#5889)."""
+    height = int(fig.layout.height or 450)
+    div = pio.to_html(fig, include_plotlyjs="cdn", full_html=False, default_width="100%",
+                      default_height=f"{height}px", validate=False)
+    page = ('<!DOCTYPE html><html><head><meta charset="utf-8"><style>html,body{margin:0;padding:0}</style>'
+            f"</head><body>{div}</body></html>")
+    width = f"{int(fig.layout.width)}px" if fig.layout.width else "100%"
+    return (f'<iframe srcdoc="{html.escape(page, quote=True)}" scrolling="no" '
+            f'style="width:{width};height:{height}px;border:0;display:block"></iframe>')
+
+
 def _mime_bundle(fig: go.Figure) -> dict:
     """What ``display(fig)`` would send: plotly's JSON mimetype (JupyterLab, Notebook 7, VS Code, and
-    outside a notebook), or the bundle of another default renderer (Colab's HTML)."""
+    outside a notebook), or the bundle of another default renderer (e.g. "notebook_connected")."""
     names = str(pio.renderers.default or "").split("+")
     if names != [""] and "plotly_mimetype" not in names:
         try:
@@ -102,40 +165,62 @@ def _assign(obj, new: dict, skip: tuple[str, ...] = ()) -> None:
     obj.update({k: v for k, v in new.items() if k not in skip}, overwrite=True)
 
 
+# Output-area widths measured in JupyterLab 4 with the file browser open (tests/test_browser.py): about 960 px
+# on a 1400×900 laptop, about 590 px on a 1280×720 projector zoomed to 125 % (projector mode on).
+LAPTOP_WIDTH, PROJECTOR_WIDTH = 640, 560
+
+
+def figure_width(preferred: int | None = None) -> int:
+    """The width a panel's figure gets: ``preferred`` (or 640 px) on a laptop; in projector mode, where the
+    output area is narrower and the fonts are bigger, 560 px (several figures then stack, one per row)."""
+    from ..plots import theme_is_on
+
+    return PROJECTOR_WIDTH if theme_is_on() else (preferred or LAPTOP_WIDTH)
+
+
 class FigureView:
     """One figure in a panel. ``show(fig)`` puts a new ``go.Figure`` on screen.
 
-    Widget mode copies the figure into a live FigureWidget (and resyncs it); static mode redraws it in
-    an ``Output``, replacing the previous drawing in one step. ``view.figure`` is the last figure shown,
+    Widget mode copies the figure into a live FigureWidget (and resyncs it); static mode redraws it whole,
+    replacing the previous drawing in one step: in an ``Output`` ("output"), or on Colab as an iframe in an
+    ``HTML`` widget ("iframe"); ``view.drawing`` says which. ``view.figure`` is the last figure shown,
     ``view.widget`` what the panel displays.
     """
 
     def __init__(self, fig: go.Figure, mode: str | None = None, width: int | None = None):
         self.mode = mode or figure_mode()
-        self.width = width  # pixels; None: as wide as the notebook
+        self.drawing = "widget"
+        self.width = width  # pixels it would like; figure_width() fits it to the screen
         self.figure = self._sized(fig)
         self.updates = 0
         self.widget = self._build(self.figure)
 
     def _sized(self, fig: go.Figure) -> go.Figure:
-        return fig.update_layout(width=self.width) if self.width else fig
+        return fig.update_layout(width=figure_width(self.width))
 
     def _build(self, fig: go.Figure):
         if self.mode == "widget":
+            if on_colab():  # only when asked for there (module docstring)
+                _enable_colab_custom_widgets()
             try:
                 return go.FigureWidget(fig)
             except Exception as err:  # plotly without anywidget, or a broken install
                 warnings.warn(f"plotly FigureWidget does not work here ({err}); drawing static figures", stacklevel=3)
                 self.mode = "static"
-        out = W.Output()
-        self._draw_static(out, fig)
-        return out
+        self.drawing = static_drawing()
+        area = W.HTML() if self.drawing == "iframe" else W.Output()
+        self._draw_static(area, fig)
+        return area
 
     @staticmethod
-    def _draw_static(out: W.Output, fig: go.Figure) -> None:
-        """Replace the Output's drawing: the same as ``clear_output(wait=True); display(fig)``, done as one
-        state change, so it also works from a training thread and survives a page reload."""
-        out.outputs = ({"output_type": "display_data", "data": _mime_bundle(fig), "metadata": {}},)
+    def _draw_static(area: W.Output | W.HTML, fig: go.Figure) -> None:
+        """Replace the drawing in one state change, so it also works from a training thread and survives a
+        page reload: an Output's outputs (the same as ``clear_output(wait=True); display(fig)``), or an
+        HTML widget's iframe (Colab)."""
+        if isinstance(area, W.HTML):
+            area.value = iframe_html(fig)
+        else:
+            area.outputs = ({"output_type": "display_data", "data": _mime_bundle(fig), "metadata": {}},)
 
     def show(self, fig: go.Figure) -> None:
         fig = self.figure = self._sized(fig)
