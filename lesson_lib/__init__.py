@@ -39,6 +39,7 @@ from .metrics import count_params
 from .models import load_base
 from .modes import mode, verdict
 from .owners import checksum
+from .projector import projector
 from .surgery import inject, merge, remove, unmerge
 from .train import evaluate, predict, train
 
@@ -52,7 +53,7 @@ __all__ = [
     # merging, files, the frozen base
     "merge", "unmerge", "save_adapter", "load_adapter", "export_peft", "checksum",
     # running the model, modes and recipes
-    "batch", "logits", "latency", "mode", "FAST", "recipe", "verdict",
+    "batch", "logits", "latency", "mode", "FAST", "recipe", "verdict", "projector",
     # submodules
     "analysis", "checks", "devices", "experiments", "fast", "io", "lecture", "metrics", "models", "modes",
     "registry", "results", "surgery", "tasks", "__version__",

@@ -64,12 +64,13 @@ switch"""
 
 
 def build(path: Path, widget: bool, panels: tuple[str, ...] = ("explorer", "live", "delta", "gates", "switch"),
-          extra: str = "") -> Path:
+          extra: str = "", live_steps: int = LIVE_STEPS) -> Path:
     """Write a notebook that builds ``panels`` with FigureWidgets (``widget``) or static figures.
 
-    ``extra`` is code run right after the set-up cell's imports (a test can patch something there).
+    ``extra`` is code run right after the set-up cell's imports (a test can patch something there, or switch
+    projector mode on); ``live_steps``: the live panel's steps.
     """
-    sources = {"explorer": EXPLORER, "live": LIVE.format(steps=LIVE_STEPS), "delta": DELTA, "gates": GATES,
+    sources = {"explorer": EXPLORER, "live": LIVE.format(steps=live_steps), "delta": DELTA, "gates": GATES,
                "switch": SWITCH}
     cells = [nbf.v4.new_markdown_cell("# lesson_lib panels (browser test)"),
              nbf.v4.new_code_cell(SETUP.format(widget=widget) + ("\n" + extra if extra else ""))]

@@ -66,6 +66,8 @@ def lab(tmp_path_factory):
     root, cfg = tmp_path_factory.mktemp("labroot"), tmp_path_factory.mktemp("labcfg")
     build(root / "panels_widget.ipynb", widget=True)
     build(root / "panels_static.ipynb", widget=False, panels=("explorer", "live", "switch"))
+    build(root / "panels_laptop.ipynb", widget=True, live_steps=20)
+    build(root / "panels_projector.ipynb", widget=True, live_steps=20, extra="ll.projector()")
     _lab_settings(cfg)
     port, token = _free_port(), "lesson-browser-test"
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(cfg / "config"), JUPYTER_RUNTIME_DIR=str(cfg / "runtime"),
@@ -104,6 +106,31 @@ def _wait_for_server(base: str, token: str, proc, log: Path) -> None:
         except OSError:
             time.sleep(0.5)
     pytest.fail("jupyter lab did not start in 120 s")
+
+
+SCREENS = {  # name: (viewport in CSS pixels, device scale): a laptop, and a 1280×720 projector zoomed to 125 %
+    "laptop": ({"width": 1400, "height": 900}, 1.0),
+    "projector": ({"width": 1024, "height": 576}, 1.25),
+}
+
+
+def _context(p, viewport: dict, scale: float = 1.0):
+    ctx = p.chromium.launch_persistent_context(tempfile.mkdtemp(), executable_path=CHROMIUM, headless=True,
+                                               args=ARGS, viewport=viewport, device_scale_factor=scale)
+    blocked: list[str] = []
+
+    def only_local(route):
+        if route.request.url.startswith(LOCAL):
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    ctx.route("**/*", only_local)
+    page = ctx.pages[0]
+    page.errors, page.blocked = [], blocked
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    return ctx, page
 
 
 @pytest.fixture
@@ -189,13 +216,16 @@ def _stop_a_live_run(page) -> str:
 
 
 def _shoot(page, name: str, panels: tuple[str, ...] = ()) -> list[Path]:
-    """A screenshot of the page, and one of each panel in ``panels`` (scrolled into view)."""
+    """A screenshot of the page, and for each panel in ``panels`` the screen a person sees when the panel's
+    top is scrolled to the top of the notebook."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     paths = [ARTIFACTS / f"{name}.png"]
     page.screenshot(path=str(paths[0]))
     for panel in panels:
         paths.append(ARTIFACTS / f"{name}_{panel}.png")
-        page.locator(f".lesson-{panel}").screenshot(path=str(paths[-1]))
+        page.locator(f".lesson-{panel}").evaluate("e => e.scrollIntoView({block: 'start'})")
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(paths[-1]))
     return paths
 
 
@@ -217,7 +247,7 @@ def _drag_and_time(page, panel: str, fraction: float, plot: int = 0) -> float:
 
 def _check_other_controls(page) -> None:
     """ΔW rank slider, a gate slider and the switchboard's task buttons each change what is shown."""
-    print(f"ΔW explorer: rank slider → accuracy plot in {_drag_and_time(page, 'delta-w-explorer', 0.0, 2):.2f} s")
+    print(f"ΔW explorer: rank slider → accuracy plot in {_drag_and_time(page, 'delta-w-explorer', 0.0, 0):.2f} s")
     print(f"gate board: gate slider → heatmap in {_drag_and_time(page, 'gate-board', 0.0):.2f} s")
     first = page.locator(".lesson-switchboard .lesson-table").inner_text()
     page.locator(".lesson-switchboard .widget-toggle-buttons button", has_text="sentiment").click()
@@ -282,3 +312,68 @@ def test_static_fallback_renders_and_updates(lab, browser):
     assert not _panel_errors(page), _panel_errors(page)
     assert not page.errors, page.errors
     assert not page.blocked, f"the page asked for non-local resources: {page.blocked}"
+
+
+# --- what a person needs to read the panels ----------------------------------------------------------------
+
+LAYOUT = """() => {
+  const out = [];
+  for (const panel of document.querySelectorAll('.lesson-panel')) {
+    const kind = [...panel.classList].find(c => c.startsWith('lesson-') && c !== 'lesson-panel');
+    const area = panel.closest('.jp-OutputArea-output').getBoundingClientRect();
+    const wide = [...panel.querySelectorAll('*')].filter(e => e.getBoundingClientRect().width > 0 &&
+                   e.getBoundingClientRect().right > area.right + 2 && !e.closest('.modebar-container'))
+                 .map(e => e.className.baseVal ?? e.className).slice(0, 3);
+    const status = panel.querySelector('.lesson-status')?.closest('.widget-html');
+    const control = panel.querySelector('.widget-slider, .widget-toggle-button, .widget-dropdown, button');
+    const gap = status && control ? Math.abs(status.getBoundingClientRect().top -
+                                             control.getBoundingClientRect().top) : 0;
+    const ticks = [...panel.querySelectorAll('.js-plotly-plot')].map(gd => {
+      const counts = {};
+      gd.querySelectorAll('g[class$="tick"]').forEach(g => {
+        const text = g.querySelector('text');
+        const kind = g.getAttribute('class');
+        if (text && text.textContent.trim()) counts[kind] = (counts[kind] || 0) + 1;
+      });
+      return Math.max(0, ...Object.values(counts));
+    });
+    out.push({kind, wide, gap, ticks, areaWidth: area.width});
+  }
+  return out;
+}"""
+
+
+@pytest.mark.parametrize("screen", list(SCREENS))
+def test_panels_are_readable_on_a_laptop_and_on_a_projector(lab, screen):
+    """At 1400×900 and at 1280×720 zoomed to 125 % (projector mode on): nothing sticks out of the output area,
+    each panel's status line (its answer) is within one screen of its first control, at most 15 tick labels
+    on any axis, no warning in any output, and two runs with the same settings get different labels."""
+    base, token = lab
+    viewport, scale = SCREENS[screen]
+    with pw.sync_playwright() as p:
+        ctx, page = _context(p, viewport, scale)
+        try:
+            print(f"{screen}: run all cells {_open_and_run(page, base, token, f'panels_{screen}.ipynb'):.1f} s")
+            for n in (1, 2):  # the same run twice
+                page.locator(".lesson-live-training button", has_text="Train").click()
+                page.wait_for_function(f"() => document.querySelectorAll('.lesson-live-training .lesson-table tr')"
+                                       f".length > {n}", timeout=120_000)
+                page.wait_for_timeout(500)
+            rows = page.locator(".lesson-live-training .lesson-table tr").all_inner_texts()[1:]
+            labels = [r.split("\t")[0] for r in rows]
+            print(f"{screen}: runs {labels}")
+            assert len(labels) == 2 and len(set(labels)) == 2
+            layout = page.evaluate(LAYOUT)
+            print("screenshots:", *_shoot(page, f"{screen}", PANELS))
+            for panel in layout:
+                print(f"{screen} {panel['kind']}: output area {panel['areaWidth']:.0f} px, status "
+                      f"{panel['gap']:.0f} px from its control, tick labels per axis ≤ {panel['ticks']}")
+                assert not panel["wide"], f"{panel['kind']} sticks out of the output area: {panel['wide']}"
+                assert panel["gap"] <= viewport["height"], f"{panel['kind']}: the answer is a screen away"
+                assert all(n <= 15 for n in panel["ticks"]), f"{panel['kind']}: {panel['ticks']} tick labels"
+            outputs = " ".join(page.locator(".jp-OutputArea-output").all_inner_texts())
+            assert "Warning" not in outputs and "not JSON compliant" not in outputs
+            assert not _panel_errors(page) and not page.errors, (_panel_errors(page), page.errors)
+        finally:
+            ctx.close()
+

@@ -7,6 +7,7 @@ Run times are printed (``-s``) and written to ``test-artifacts/notebook_times.js
 import ast
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -143,6 +144,8 @@ def test_notebook_runs_top_to_bottom_in_quick_mode(path, tmp_path, monkeypatch):
     else:
         assert "❌" not in text  # unfinished exercises say ⏳, never a failure
     assert os.environ.get("LESSON_FAST") == "1"
+    warned = re.findall(r"[^\n]*(?:Warning|not JSON compliant)[^\n]*", text)
+    assert not warned, f"a warning reached the student's output: {warned[:3]}"
     assert "quick mode" in text  # the set-up cell says which mode, and that its numbers mean nothing
     said = [c for c in CONCLUSIONS if c in text]
     assert not said, f"quick mode printed a conclusion: {said}"

@@ -73,7 +73,7 @@ def test_plot_builders_return_figures_from_plain_data():
     heat = plots.delta_w_heatmap(np.ones((1536, 384)), max_side=128)
     assert np.asarray(heat.data[0].z).shape == (128, 128) and "1536×384" in heat.layout.title.text
     bars = plots.param_bars({"a": {"lora": 10, "whole model": 1000}}, {"a": 1000})
-    assert bars.layout.yaxis.type == "log" and bars.data[0].text[0] == "10 (1 %)"
+    assert bars.layout.yaxis.type == "log" and bars.data[0].text[0] == "10<br>1 %"
     gates = plots.gate_heatmap({"lora": [0.5, 0.25], "adapter": [1.0, None]})
     assert np.isnan(np.asarray(gates.data[0].z, dtype=float)[1, 1])
     curves = plots.training_curves([1, 2, 3], [1.0, 0.8, 0.5], [3], [0.7], total_steps=10)
@@ -248,7 +248,7 @@ def test_live_training_top_k_menu_takes_the_fast_path_and_the_lr_menu_is_used(ta
     panel = lw.live_training(factories, task, ll.TrainConfig(steps=4, lr=1e-3, batch_size=8, eval_every=2),
                              log=log, top=1)
     c = panel.controls
-    assert c["layers"].options == (("all layers", None), ("top 1 of 2 (fast)", 1)) and c["layers"].value == 1
+    assert c["layers"].options == (("all layers", 0), ("top 1 of 2 (fast)", 1)) and c["layers"].value == 1
     c["lr"].value = 1e-2
     panel.start(block=True)
     model, history = panel.last_model, panel.last_history
@@ -256,7 +256,7 @@ def test_live_training_top_k_menu_takes_the_fast_path_and_the_lr_menu_is_used(ta
     assert panel.last_config.lr == 1e-2
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable and all(".layer.1." in n or "classifier" in n for n in trainable)
-    assert any("lora_A" in n for n in trainable) and log.runs[-1]["label"] == "LoRA r=2 · top 1"
+    assert any("lora_A" in n for n in trainable) and log.runs[-1]["label"] == "LoRA r=2 · top 1 · 4 steps · lr 0.01"
     c["method"].value = "full"  # full fine-tuning of the top layer only: every weight of layer 1, nothing below
     panel.start(block=True)
     model = panel.last_model
@@ -266,9 +266,11 @@ def test_live_training_top_k_menu_takes_the_fast_path_and_the_lr_menu_is_used(ta
     c["method"].value = "prompt"  # no top-k form: a clear error in the panel, nothing logged
     panel.start(block=True)
     assert "cannot be restricted to the top layers" in panel.errors[-1] and len(log.runs) == 2
-    c["layers"].value = None
+    c["layers"].value = 0  # all layers
     panel.start(block=True)
-    assert panel.last_history.path == "plain" and log.runs[-1]["label"] == "prompt"
+    assert panel.last_history.path == "plain" and log.runs[-1]["label"] == "prompt · all layers · 4 steps · lr 0.01"
+    panel.start(block=True)  # the same settings again: a row that can still be told apart
+    assert log.runs[-1]["label"] == "prompt · all layers · 4 steps · lr 0.01 (2)"
     with pytest.raises(ValueError, match="top="):
         lw.live_training(factories, task, top=2)
 
@@ -285,7 +287,8 @@ def test_stop_ends_a_background_run_cleanly(mode, task):
     assert panel.wait(60), "training did not stop"
     assert panel.last_history.stopped == "stopped" and len(panel.last_history.steps) < 5000
     assert log.runs[-1]["stopped"] == "stopped" and log.runs[-1]["accuracy"] == panel.last_history.final["accuracy"]
-    assert log.runs[-1]["label"] == "LoRA r=2 on query,value"  # an unnamed factory's run is named by its method
+    # an unnamed factory's run is named by its method, then where, how long and how fast it trained
+    assert log.runs[-1]["label"] == "LoRA r=2 on query,value · all layers · 5000 steps · lr 0.001"
     assert not panel.controls["train"].disabled and panel.controls["stop"].disabled
 
 
@@ -571,3 +574,79 @@ def test_each_live_panel_has_its_own_run_log_unless_given_one(task):
     assert first.runlog is not second.runlog and not first.runlog.runs
     shared = lw.RunLog()
     assert lw.live_training(factory, task, log=shared).runlog is shared
+
+
+def test_more_steps_keep_the_number_of_evaluations(no_widget_made):
+    from lesson_lib.widgets.training import scaled_eval_every
+
+    cfg = ll.TrainConfig(steps=8, eval_every=2)  # quick mode: 4 evaluations
+    assert [scaled_eval_every(cfg, s) for s in (8, 40, 400, 3)] == [2, 10, 100, 1]
+    assert scaled_eval_every(ll.TrainConfig(steps=8, eval_every=0), 400) == 0
+
+
+def test_log_axes_and_labels_stay_readable():
+    ticks = plots.log_ticks(1_000, 25_000_000)
+    assert len(ticks["tickvals"]) <= 12 and ticks["ticktext"][0] == "1.0K"
+    runs = [{"label": f"{m} {s}", "method": m, "trainable": s * 1000, "accuracy": 0.8}
+            for m in ("lora", "adapter", "prefix", "prompt") for s in (1, 4, 16, 64)]
+    fig = plots.accuracy_vs_params(runs)
+    shown = [x for trace in fig.data for x in trace.text if x]
+    assert len(shown) == 8 and len(fig.layout.xaxis.tickvals) <= 15  # the ends of each method, few ticks
+    assert {trace.textposition for trace in fig.data} == {"top center", "bottom center"}
+    gates = plots.gate_heatmap({"lora": [0.5, None], "adapter": [float("nan"), 1.0]})
+    assert gates.data[0].z[1][0] is None and gates.data[0].z[0][1] is None  # no NaN sent to the browser
+    assert plots.percent(0.000541) == "0.054 %" and plots.percent(0.5) == "50 %"
+
+
+
+# --- ΔW explorer at laptop width (two figures per row in a ~960 px output area) -------------------------------
+
+def _tick_labels(axis) -> list:
+    return list(axis.ticktext or axis.tickvals or [])
+
+
+def test_rank_axes_have_few_labels_and_ranges_fit_the_data():
+    acc = {k: 0.8 - 0.2 / k for k in range(1, 65)}
+    fig = plots.rank_accuracy(acc, current=8, full=0.81, r=64)
+    ticks = list(fig.layout.xaxis.tickvals)
+    assert len(ticks) <= 15 and ticks[0] == 1 and ticks[-1] == 64 and fig.layout.xaxis.type == "log"
+    lo, hi = (10 ** v for v in fig.layout.xaxis.range)
+    assert lo <= 1 and 64 <= hi <= 100  # the axis spans 1 … r, whatever ranks are known yet
+    assert list(plots.rank_accuracy({64: 0.8}, 64, 0.8, r=64).layout.xaxis.range) == list(fig.layout.xaxis.range)
+    assert plots.rank_accuracy({0: 0.5, 1: 0.7}).layout.xaxis.type != "log"  # k = 0 has no place on a log axis
+    s = np.r_[np.linspace(5, 1, 64), np.zeros(64)]  # rank 64 in a 128 × 128 ΔW
+    spec = plots.spectrum(s, k=8, top=64)
+    assert len(spec.data[0].x) == 64 and spec.layout.xaxis.range[1] <= 64.5
+    assert len(_tick_labels(spec.layout.xaxis)) <= 15
+    assert spec.layout.showlegend is False  # no legend to overlap an axis title; the axis titles are coloured
+    phi = plots.subspace_heatmap(np.zeros((8, 64)), names=("A (r = 8)", "A (r = 64)"))
+    assert len(_tick_labels(phi.layout.xaxis)) <= 15 and _tick_labels(phi.layout.yaxis) == [str(i) for i in range(1, 9)]
+    assert "r = 8" in phi.layout.yaxis.title.text and "r = 64" in phi.layout.xaxis.title.text
+    heat = plots.delta_w_heatmap(np.ones((1536, 384)), title="ΔW L5.value at rank 8", max_side=128)
+    assert len(heat.layout.title.text) <= 60 and "128 of 384" in heat.layout.xaxis.title.text
+
+
+def test_delta_w_explorer_fits_a_laptop_and_orients_phi_like_the_printed_table(task):
+    model = _trained(ll.LoRAConfig(r=8), task)  # as in notebook 04: the explorer's model has the larger r …
+    other = _trained(ll.LoRAConfig(r=4), task, seed=1)  # … the other run the smaller one, which goes on the rows
+    panel = lw.delta_w_explorer(model, task.val, other_model=other, eval_limit=16, warm_up=False)
+    c, v = panel.controls, panel.views
+    c["k"].value, c["approx"].value = 2, True
+    name = panel.values["module"]
+    small, large = analysis.lora_layers(other)[name].lora_A, analysis.lora_layers(model)[name].lora_A
+    np.testing.assert_allclose(np.asarray(v["subspace"].data[0].z, dtype=float),
+                               analysis.subspace_similarity_grid(small, large))  # φ(A4, A8): r = 4 on the rows
+    assert "r = 4" in v["subspace"].layout.yaxis.title.text and "r = 8" in v["subspace"].layout.xaxis.title.text
+    assert panel.state.subspace_names(name) == ("A (r = 4)", "A (r = 8)")
+    for key, view in v.items():
+        assert view.layout.width <= 480, key
+        assert len(view.layout.title.text) <= 60, (key, view.layout.title.text)
+    assert len(v["spectrum"].data[0].x) == 8 and v["spectrum"].layout.xaxis.range[1] <= 8.5  # r values, no more
+    assert len(v["accuracy"].layout.xaxis.tickvals) <= 15
+    # the answer beside the slider, and the figures k changes in the first row under them
+    rows = [w for w in panel.children if isinstance(w, W.HBox)]
+    assert any(c["k"] in row.children and panel.status in row.children for row in rows)
+    assert panel.status not in panel.children and "k = 2: accuracy" in panel.status.value
+    first_figures = next(row for row in rows if v["accuracy"].widget in row.children)
+    assert v["spectrum"].widget in first_figures.children
+    assert panel.values["accuracy_at_k"] == panel.state.accuracy[2] and not panel.errors

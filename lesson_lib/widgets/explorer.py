@@ -18,7 +18,7 @@ from .. import tasks as named_tasks
 from ..config import LoRAConfig
 from .counts import METHODS, SPECS, TARGETS, describe, explorer_numbers, stand_in
 from .figures import FigureView
-from .panel import Panel, slider
+from .panel import Panel, row, slider, toggle
 from .tables import html_table
 
 
@@ -46,18 +46,24 @@ def numbers_table(n: dict, b: int) -> str:
     ]
     lora = next((c for c in n["configs"] if isinstance(c, LoRAConfig)), None)
     if lora is not None:
-        rows.append(["LoRA scaling α / r (changes no count)", f"{lora.scaling:g}", "", f"{lora.scaling:g}"])
+        rows.append(["LoRA scaling α / r (changes no count)", f"{lora.scaling:.3g}", "", f"{lora.scaling:.3g}"])
     gap = n["measured_trainable"] - n["formula_trainable"]
     check = "✓ measured = formula" if same else f"✗ measured − formula = {gap:,}"
     return html_table(["", "this model: measured", "formula", f"{n['spec']}: formula ({b}-byte numbers)"], rows) + \
         f"<div>{check}</div>"
 
 
+def answer(n: dict) -> str:
+    """The status line: what the chosen methods train, here and on the chosen architecture."""
+    label = " + ".join(describe(c) for c in n["configs"]) or "full fine-tuning"
+    theirs = n["spec_trainable"] / n["spec_total"]
+    return (f"{label}: {n['measured_trainable']:,} trainable here ({plots.percent(n['share'])}), "
+            f"{plots.human(n['spec_trainable'])} on {n['spec']} ({plots.percent(theirs)})")
+
+
 def _controls(d: int, spec: str) -> dict[str, W.Widget]:
-    c: dict[str, W.Widget] = {m: W.ToggleButton(value=m == "lora", description={"lora": "LoRA"}.get(m, m),
-                                                layout=W.Layout(width="90px")) for m in METHODS}
-    c |= {f"target_{t}": W.ToggleButton(value=t in ("query", "value"), description=t,
-                                         layout=W.Layout(width="100px")) for t in TARGETS}
+    c: dict[str, W.Widget] = {m: toggle({"lora": "LoRA"}.get(m, m), m == "lora") for m in METHODS}
+    c |= {f"target_{t}": toggle(t, t in ("query", "value")) for t in TARGETS}
     c |= {"r": slider("LoRA rank r", min(8, d), 1, min(64, d)), "alpha": slider("LoRA α", 16, 1, 128),
           "bottleneck": slider("bottleneck m", min(64, max(d // 2, 1)), 1, d),
           "prefix_length": slider("prefix length P", 10, 1, 64), "prompt_length": slider("prompt length", 10, 1, 64),
@@ -86,12 +92,12 @@ class ParameterExplorer(Panel):
         self.table = W.HTML(numbers_table(first, c["bytes"].value))
         self.values = first
         self.watch("update", self.update, list(c.values()))
-        row = lambda *ws: W.HBox(list(ws))  # noqa: E731
-        self.arrange(
+        self.say(answer(first))
+        self.arrange(  # the answer (the status line) right under the sliders that change it
             row(W.HTML("<b>methods</b>&nbsp;"), *(c[m] for m in METHODS)),
             row(W.HTML("<b>LoRA on</b>&nbsp;"), *(c[f"target_{t}"] for t in TARGETS)),
             row(c["r"], c["alpha"]), row(c["bottleneck"], c["prefix_length"], c["prompt_length"]),
-            row(c["spec"], c["bytes"]), self.table, self.views["bars"].widget)
+            self.status, row(c["spec"], c["bytes"]), self.table, self.views["bars"].widget)
 
     def update(self) -> None:
         """Recompute the numbers for the controls as they are now; redraw the bars and the table."""
@@ -100,7 +106,8 @@ class ParameterExplorer(Panel):
         self.values = n = explorer_numbers(self.shape, v, self.twin)
         self.views["bars"].show(bars_figure(n))
         self.table.value = numbers_table(n, v["bytes"])
-        self.say(f"updated in {1000 * (time.perf_counter() - start):.0f} ms")
+        self.say(answer(n))
+        self.timings["numbers"] = time.perf_counter() - start
 
 
 def parameter_explorer(model: nn.Module, spec: str = "GPT-3 175B") -> ParameterExplorer:

@@ -12,7 +12,7 @@ from .. import plots
 from ..data import Split
 from .figures import FigureView
 from .gate_state import GateState, mean_gate
-from .panel import Panel, slider
+from .panel import Panel, row, slider
 
 
 class GateBoard(Panel):
@@ -34,7 +34,7 @@ class GateBoard(Panel):
             c[f"{m}_value"].observe(self.guard("gate", lambda _, m=m: self._slid(m)), names="value")
             c[f"{m}_by_hand"].observe(self.guard("gate", lambda _: self.update()), names="value")
         c["reset"].on_click(self.guard("reset", lambda _: self.reset()))
-        rows = [W.HBox([c[f"{m}_value"], c[f"{m}_by_hand"]]) for m in state.gates]
+        rows = [row(c[f"{m}_value"], c[f"{m}_by_hand"]) for m in state.gates]
         self.arrange(*rows, c["reset"], self.views["gates"].widget)
 
     def update(self) -> None:

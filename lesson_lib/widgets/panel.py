@@ -38,7 +38,9 @@ class Panel(W.VBox):
         self.add_class(f"lesson-{kind}")
 
     def arrange(self, *rows) -> Panel:
-        self.children = [self.title, *rows, self.status, self.out]
+        """Title, ``rows``, the status line (at the end, unless a row already holds it), the error area."""
+        placed = any(r is self.status or self.status in getattr(r, "children", ()) for r in rows)
+        self.children = [self.title, *rows, *([] if placed else [self.status]), self.out]
         return self
 
     def guard(self, name: str, fn: Callable) -> Callable:
@@ -69,17 +71,36 @@ class Panel(W.VBox):
         expected = isinstance(err, (ValueError, TypeError))  # a bad setting: the message says what to do
         text = f"{type(err).__name__}: {err}" if expected else traceback.format_exc()
         self.errors.append(text)
-        self.status.value = f"<span style='color:#b00020'>⚠ {html.escape(str(err))}</span>"
+        self.status.value = f"<span class='lesson-status' style='color:#b00020'>⚠ {html.escape(str(err))}</span>"
         self.out.append_stderr(text.rstrip() + "\n")
 
     def say(self, text: str) -> None:
-        self.status.value = f"<span style='color:#555'>{html.escape(text)}</span>"
+        """Put ``text`` in the status line (the panel's answer; projector mode makes it big and bold)."""
+        self.status.value = f"<span class='lesson-status' style='color:#222'>{html.escape(text)}</span>"
 
 
 def slider(description: str, value: float, lo: float, hi: float, cheap: bool = True, kind=W.IntSlider, **kw):
     """A slider; cheap ones follow the mouse in widget mode, slow ones fire once, on release."""
     return kind(value=value, min=lo, max=hi, description=description, style={"description_width": "110px"},
-                continuous_update=cheap and figure_mode() == "widget", layout=W.Layout(width="360px"), **kw)
+                continuous_update=cheap and figure_mode() == "widget", layout=W.Layout(width="310px"), **kw)
+
+
+def toggle(description: str, value: bool) -> W.ToggleButton:
+    """An on/off button that looks on or off: filled blue with a tick when on, plain when off; as wide as
+    its label needs."""
+    button = W.ToggleButton(value=value, description=description, layout=W.Layout(width="auto"))
+
+    def look(_=None) -> None:
+        button.button_style, button.icon = ("info", "check") if button.value else ("", "")
+
+    look()
+    button.observe(look, names="value")
+    return button
+
+
+def row(*widgets: W.Widget, **layout) -> W.HBox:
+    """Widgets side by side, wrapping onto the next line where the output area is too narrow for them."""
+    return W.HBox(list(widgets), layout=W.Layout(flex_flow="row wrap", align_items="center", **layout))
 
 
 def side_by_side(*views: FigureView) -> W.HBox:

@@ -14,6 +14,7 @@ from torch import nn
 
 from .. import count_params
 from .. import tasks as named_tasks
+from ..plots import percent
 from .counts import method_name
 from .tables import html_table
 
@@ -30,7 +31,12 @@ class RunLog:
     listeners: list[Callable[[RunLog], None]] = field(default_factory=list, repr=False, compare=False)
 
     def add(self, run: dict) -> None:
-        self.runs.append(dict(run))
+        """Log a run; a label already in the log gets " (2)", " (3)", … so every row can be told apart."""
+        run = dict(run)
+        taken, label, n = {r["label"] for r in self.runs}, run["label"], 2
+        while run["label"] in taken:
+            run["label"], n = f"{label} ({n})", n + 1
+        self.runs.append(run)
         for fn in list(self.listeners):
             fn(self)
 
@@ -38,9 +44,9 @@ class RunLog:
         self.listeners.append(fn)
 
     def to_html(self) -> str:
-        rows = [[html.escape(r["label"]), r["method"], f"{r['trainable']:,}", f"{100 * r['share']:.3f} %",
+        rows = [[html.escape(r["label"]), f"{r['trainable']:,}", percent(r["share"]),
                  f"{100 * r['accuracy']:.1f} %", f"{r['seconds']:.1f}", r["steps"], r["stopped"]] for r in self.runs]
-        header = ["run", "method", "trainable", "share", "accuracy (val)", "seconds", "steps", "ended"]
+        header = ["run", "trainable", "share", "val. acc.", "s", "steps", "ended"]
         return html_table(header, rows) if rows else "<i>no runs yet</i>"
 
 

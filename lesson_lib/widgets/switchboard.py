@@ -16,7 +16,7 @@ from .. import checksum
 from .. import tasks as named_tasks
 from ..data import Task
 from ..train import predict
-from .panel import Panel
+from .panel import Panel, row
 from .tables import html_table
 
 EXAMPLES = (
@@ -58,14 +58,14 @@ class Switchboard(Panel):
         self.checksum0 = checksum(model)
         c = {"task": W.ToggleButtons(options=names, value=named_tasks.active_task(model), description="task"),
              "texts": W.Textarea(value="\n".join(texts), rows=max(len(texts), 3), continuous_update=False,
-                                 description="sentences", layout=W.Layout(width="640px")),
+                                 description="sentences", layout=W.Layout(width="100%", max_width="640px")),
              "predict": W.Button(description="Predict", icon="play")}
         super().__init__("Adapter switchboard", "switchboard", c, {})
         self.table, self.base = W.HTML(), W.HTML()
         refresh = self.watch("switch", self.update, [c["task"], c["texts"]])
         c["predict"].on_click(lambda _: refresh())
         refresh()
-        self.arrange(c["task"], W.HBox([c["texts"], c["predict"]]), self.table, self.base)
+        self.arrange(c["task"], row(c["texts"], c["predict"]), self.table, self.base)
 
     def update(self) -> None:
         """Activate the chosen task, predict every sentence, check the base checksum."""

@@ -22,8 +22,16 @@ from ..data import Task
 from ..train import train
 from .counts import describe
 from .figures import FigureView
-from .panel import Panel, slider
+from .panel import Panel, row, slider
 from .runs import RunLog, run_row
+
+
+def scaled_eval_every(cfg: TrainConfig, steps: int) -> int:
+    """Evaluate as many times in ``steps`` steps as ``cfg`` does in its own (so more steps ≠ more evaluations)."""
+    if not cfg.eval_every:
+        return 0
+    points = max(1, cfg.steps // cfg.eval_every)
+    return max(1, steps // points)
 
 
 class _LiveCallback:
@@ -49,9 +57,10 @@ class _LiveCallback:
 def _controls(names: list[str], cfg: TrainConfig, n_layers: int, top: int | None) -> dict[str, W.Widget]:
     lrs = sorted({1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, cfg.lr})
     return {"method": W.Dropdown(options=names, description="method"),
-            "layers": W.Dropdown(options=[("all layers", None)] + [(f"top {k} of {n_layers} (fast)", k)
-                                                                    for k in range(1, n_layers)],
-                                 value=top, description="trains in", disabled=n_layers < 2,
+            # 0 stands for "all layers" (a Dropdown shows an empty box for the value None)
+            "layers": W.Dropdown(options=[("all layers", 0)] + [(f"top {k} of {n_layers} (fast)", k)
+                                                                 for k in range(1, n_layers)],
+                                 value=top or 0, description="trains in", disabled=n_layers < 2,
                                  layout=W.Layout(width="230px")),
             "lr": W.Dropdown(options=[(f"{x:g}", x) for x in lrs], value=cfg.lr, description="lr",
                              layout=W.Layout(width="160px")),
@@ -92,8 +101,8 @@ class TrainingPanel(Panel):
         c["train"].on_click(self.guard("train", lambda _: self.start()))
         c["stop"].on_click(self.guard("stop", lambda _: self.stop()))
         log.on_change(self._log_changed)
-        self.arrange(W.HBox([c["method"], c["layers"], c["lr"]]), W.HBox([c["steps"], c["train"], c["stop"]]),
-                     c["progress"],
+        self.arrange(row(c["method"], c["layers"], c["lr"]), row(c["steps"], c["train"], c["stop"]),
+                     row(c["progress"], self.status),  # the answer next to the buttons that start it
                      views["curve"].widget, self.table, views["scatter"].widget)
 
     @property
@@ -124,14 +133,13 @@ class TrainingPanel(Panel):
         return not self.running
 
     def _run(self) -> None:
-        label = self.controls["method"].value
-        top = self.controls["layers"].value
-        if top is not None:
-            label += f" · top {top}"
+        top, steps, lr = self.controls["layers"].value or None, self.controls["steps"].value, self.controls["lr"].value
+        where = "all layers" if top is None else f"top {top}"
+        label = f"{self.controls['method'].value} · {where} · {steps} steps · lr {lr:g}"
         self.label = label
         # "top k (fast)" asks train() for the fast path; "all layers" trains every layer, the plain loop
-        cfg = replace(self.cfg, steps=self.controls["steps"].value, lr=self.controls["lr"].value, progress=False,
-                      fast=top is not None)
+        cfg = replace(self.cfg, steps=steps, lr=lr, progress=False, fast=top is not None,
+                      eval_every=scaled_eval_every(self.cfg, steps))
         try:
             self.say(f"building a fresh model for {label}…")
             factory = self.factories[self.controls["method"].value]
@@ -155,7 +163,7 @@ class TrainingPanel(Panel):
         evals = history.evals
         fig = plots.training_curves(history.steps, history.losses, [e["step"] for e in evals],
                                     [e["accuracy"] for e in evals], total_steps=self.controls["progress"].max,
-                                    title=f"Training {self.label}")
+                                    title=f"Training {self.label.split(' · ')[0]}")  # the rest: status
         self.views["curve"].show(fig)
         self.controls["progress"].value = history.steps[-1] if history.steps else 0
         self.draws += 1

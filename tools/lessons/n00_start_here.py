@@ -87,7 +87,7 @@ CELLS = [
     """),
     code("""
     batch = ll.batch(model, ["what a wonderful flight", "my bag is lost again"])
-    print({k: tuple(v.shape) for k, v in batch.items()}, "on", batch["input_ids"].device)
+    print(", ".join(f"{k} {tuple(v.shape)}" for k, v in batch.items()), "on", batch["input_ids"].device)
     print(ll.logits(model, batch))
     """),
     md("""
