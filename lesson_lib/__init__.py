@@ -24,6 +24,7 @@ from . import (
     metrics,
     models,
     modes,
+    paper,
     registry,
     results,
     surgery,
@@ -56,5 +57,5 @@ __all__ = [
     "batch", "logits", "latency", "mode", "FAST", "recipe", "verdict", "projector",
     # submodules
     "analysis", "checks", "devices", "experiments", "fast", "io", "lecture", "metrics", "models", "modes",
-    "registry", "results", "surgery", "tasks", "__version__",
+    "paper", "registry", "results", "surgery", "tasks", "__version__",
 ]

@@ -130,3 +130,12 @@ def test_inject_refuses_something_that_is_not_a_method_config(tiny):
     model, _ = tiny
     with pytest.raises(TypeError, match="BitFitConfig"):
         ll.inject(model, {"r": 8})
+
+
+def test_each_paper_fact_says_the_numbers_it_holds():
+    """A fact's sentence and its values cannot drift apart: every value appears in the sentence."""
+    for name, fact in ll.paper.FACTS.items():
+        for key, value in fact.values.items():
+            shown = f"{value:,}" if isinstance(value, int) and value >= 10_000 else f"{value:g}"
+            assert shown in fact.says or f"{value / 1e6:.1f}M" in fact.says, (name, key, value)
+        assert fact.source and str(fact).endswith(f"({fact.source})")
