@@ -213,3 +213,12 @@ def test_memory_report_counts_the_head_as_trainable():
     assert report.trainable == 73_728 + 770
     assert report.total == full_params(MINILM_L6) + 73_728 == report.trainable + report.frozen
     assert memory_report(MINILM_L6, LoRAConfig(r=8), include_head=False).trainable == 73_728
+
+
+def test_noise_band_of_two_single_runs():
+    from lesson_lib.metrics import noise_band
+
+    assert abs(noise_band(0.88, 1000) - 0.0291) < 5e-4 and abs(noise_band(0.95, 300) - 0.0356) < 5e-4
+    assert noise_band(1.0, 10) == 0.0 and noise_band(0.5, 100) > noise_band(0.5, 10_000)
+    with pytest.raises(ValueError, match="accuracy in"):
+        noise_band(88, 1000)
