@@ -115,6 +115,7 @@ SCREENS = {  # name: (viewport in CSS pixels, device scale): a laptop, and a 128
 
 
 def _context(p, viewport: dict, scale: float = 1.0):
+    """A headless Chromium page of ``viewport`` CSS pixels at ``scale`` that may reach only localhost."""
     ctx = p.chromium.launch_persistent_context(tempfile.mkdtemp(), executable_path=CHROMIUM, headless=True,
                                                args=ARGS, viewport=viewport, device_scale_factor=scale)
     blocked: list[str] = []
@@ -136,21 +137,7 @@ def _context(p, viewport: dict, scale: float = 1.0):
 @pytest.fixture
 def browser():
     with pw.sync_playwright() as p:
-        ctx = p.chromium.launch_persistent_context(tempfile.mkdtemp(), executable_path=CHROMIUM, headless=True,
-                                                   args=ARGS, viewport={"width": 1500, "height": 1400})
-        blocked: list[str] = []
-
-        def only_local(route):
-            if route.request.url.startswith(LOCAL):
-                route.continue_()
-            else:
-                blocked.append(route.request.url)
-                route.abort()
-
-        ctx.route("**/*", only_local)
-        page = ctx.pages[0]
-        page.errors, page.blocked = [], blocked
-        page.on("pageerror", lambda e: page.errors.append(str(e)))
+        ctx, page = _context(p, {"width": 1500, "height": 1400})
         yield page
         ctx.close()
 
