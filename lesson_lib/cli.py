@@ -28,8 +28,11 @@ def info() -> None:
         print(ll.load_task(name).summary())
 
 
-def precompute(names: list[str], seed: int = 0) -> None:
-    """Run the experiments (default: all) in full mode and store each one's results with their provenance."""
+def precompute(names: list[str], seeds: list[int] | None = None, add: bool = False) -> None:
+    """Run the experiments (default: all) in full mode and store each one's results with their provenance.
+
+    ``seeds``: run each experiment once per seed and store the runs side by side (rows carry their seed);
+    ``add=True`` keeps the stored runs of other seeds, so seeds can be computed on different days."""
     from . import results
     from .experiments import EXPERIMENTS
 
@@ -39,13 +42,18 @@ def precompute(names: list[str], seed: int = 0) -> None:
     before = os.environ.get("LESSON_MODE")
     os.environ["LESSON_MODE"] = "full"  # stored results are full-mode results, whatever this machine is
     try:
+        seeds = list(seeds or [0])
         for name in names or list(EXPERIMENTS):
-            print(f"{name}: {EXPERIMENTS[name].about} …", flush=True)
-            start = time.perf_counter()
-            data = EXPERIMENTS[name].run("full")
-            path = results.save(name, data, time.perf_counter() - start, seed,
-                                command=f"python -m lesson_lib precompute {name}")
-            print(f"{name}: {time.perf_counter() - start:.0f} s → {path}", flush=True)
+            command = f"python -m lesson_lib precompute {name}" + \
+                ("" if seeds == [0] else " --seeds " + " ".join(map(str, seeds))) + (" --add" if add else "")
+            runs = []
+            for seed in seeds:
+                print(f"{name}, seed {seed}: {EXPERIMENTS[name].about} …", flush=True)
+                start = time.perf_counter()
+                runs.append((seed, EXPERIMENTS[name].run("full", seed), time.perf_counter() - start))
+                print(f"{name}, seed {seed}: {runs[-1][2]:.0f} s", flush=True)
+            path = results.save_seeds(name, runs, command, add=add)
+            print(f"{name}: → {path}", flush=True)
     finally:
         if before is None:
             os.environ.pop("LESSON_MODE", None)
@@ -68,12 +76,14 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("info", help="versions, device, mode, model and data")
     pre = sub.add_parser("precompute", help="compute the stored full-mode results (lesson_lib/stored/)")
     pre.add_argument("names", nargs="*", help="experiments to run (default: all)")
+    pre.add_argument("--seeds", type=int, nargs="+", default=[0], help="run each experiment once per seed")
+    pre.add_argument("--add", action="store_true", help="keep the stored runs of other seeds")
     sub.add_parser("prepare-lecture", help="run every notebook once, so the lecture loads its live runs")
     args = parser.parse_args(argv)
     if args.command == "info":
         info()
     elif args.command == "precompute":
-        precompute(args.names)
+        precompute(args.names, args.seeds, args.add)
     else:
         prepare_lecture()
     return 0

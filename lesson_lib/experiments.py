@@ -258,18 +258,21 @@ def _progress(items, desc: str):
     return tqdm(list(items), desc=desc, leave=False)
 
 
-def compare(task_name: str, mode: str) -> dict:
-    """Every method at its default size, the same budget, measured on the full balanced test split."""
+def compare(task_name: str, mode: str, seed: int = 0) -> dict:
+    """Every method at its default size, the same budget, measured on the full balanced test split.
+
+    ``seed`` sets the new weights' initialisation and the order of the batches; several seeds (stored
+    side by side) say how much of a difference between two methods is chance."""
     m = _all_layers(mode)
     task = _experiment_task(task_name, m)
     methods = ("head", "lora", "prefix") if m == "quick" else COMPARED
     rows = []
     for method in _progress(methods, f"{task_name}: every method"):
-        rows.append(run_recipe(_experiment_recipe(method, task_name, m), task, progress=False)[0].as_dict())
+        rows.append(run_recipe(_experiment_recipe(method, task_name, m), task, seed=seed, progress=False)[0].as_dict())
     return {"task": task_name, "rows": rows}
 
 
-def size_sweep(task_name: str, mode: str) -> dict:
+def size_sweep(task_name: str, mode: str, seed: int = 0) -> dict:
     """Accuracy vs trainable parameters: each method over its size knob (the LoRA paper's Figure 2, small)."""
     m = _all_layers(mode)
     task = _experiment_task(task_name, m)
@@ -278,17 +281,17 @@ def size_sweep(task_name: str, mode: str) -> dict:
     rows = []
     for method, s in _progress(runs, f"{task_name}: each method over its size"):
         r = _experiment_recipe(method, task_name, m)
-        rows.append(run_recipe(r, task, size=s, progress=False)[0].as_dict())
+        rows.append(run_recipe(r, task, size=s, seed=seed, progress=False)[0].as_dict())
     return {"task": task_name, "rows": rows}
 
 
 @dataclass(frozen=True)
 class Experiment:
-    """A named experiment: ``run(mode)`` → results (a dict of lists and numbers, stored as JSON).
+    """A named experiment: ``run(mode, seed)`` → results (a dict of lists and numbers, stored as JSON).
 
     ``on_cpu="stored"``: too long for a laptop CPU, so CPU mode shows the stored full-mode results."""
 
-    run: Callable[[str], dict]
+    run: Callable[..., dict]  # (mode, seed=0) -> results
     about: str
     on_cpu: str = "stored"
 
@@ -296,7 +299,7 @@ class Experiment:
 TRUNCATION_RANKS = (0, 1, 2, 4, 8, 16, 32, 64)
 
 
-def delta_w(task_name: str, mode: str) -> dict:
+def delta_w(task_name: str, mode: str, seed: int = 0) -> dict:
     """LoRA r = 8 and r = 64 and a full fine-tune on every layer's query and value: what ΔW looks like.
 
     Per run: test accuracy and the spectrum of every ΔW (rank, effective rank, energy at k); for r = 64 the
@@ -310,7 +313,7 @@ def delta_w(task_name: str, mode: str) -> dict:
     out: dict = {"task": task_name, "runs": {}}
     models = {}
     for r in _progress((8, 64), f"{task_name}: LoRA r = 8 and r = 64"):
-        res, model = run_recipe(_experiment_recipe("lora", task_name, m), task, size=r, progress=False)
+        res, model = run_recipe(_experiment_recipe("lora", task_name, m), task, size=r, seed=seed, progress=False)
         models[r] = model
         amplification = {analysis.short_name(n): analysis.amplification_factor(lo.delta_weight(), lo.base.weight, r)
                          for n, lo in analysis.lora_layers(model).items()}
@@ -323,19 +326,20 @@ def delta_w(task_name: str, mode: str) -> dict:
     grid = analysis.subspace_similarity_grid(analysis.lora_layers(models[8])[name].lora_A,
                                              analysis.lora_layers(models[64])[name].lora_A)
     out["subspace"] = {"module": analysis.short_name(name), "grid": grid.round(4).tolist()}
-    out["runs"]["full"] = _full_fine_tune_spectra(task, m, [n.replace(".base", "") for n in names])
+    out["runs"]["full"] = _full_fine_tune_spectra(task, m, [n.replace(".base", "") for n in names], seed)
     return out
 
 
-def _full_fine_tune_spectra(task: Task, mode: str, names: list[str]) -> dict:
+def _full_fine_tune_spectra(task: Task, mode: str, names: list[str], seed: int = 0) -> dict:
     """A full fine-tune with the same budget; the spectra of W_after − W_before for the given matrices."""
     from . import analysis
 
     r = _experiment_recipe("full", task.name, mode)
-    model = build("full", task)
+    model = build("full", task, seed=seed)
     before = analysis.snapshot(model, names)
     start = time.perf_counter()
-    train(model, task, TrainConfig(steps=r.steps, lr=r.lr, batch_size=r.batch_size, eval_every=0, progress=False))
+    train(model, task, TrainConfig(steps=r.steps, lr=r.lr, batch_size=r.batch_size, eval_every=0, progress=False,
+                                   seed=seed))
     seconds = time.perf_counter() - start
     acc = evaluate(model, task.test)
     return {"method": "full", "accuracy": acc["accuracy"], "seconds": seconds, "steps": r.steps, "lr": r.lr,
@@ -344,9 +348,11 @@ def _full_fine_tune_spectra(task: Task, mode: str, names: list[str]) -> dict:
 
 
 EXPERIMENTS: dict[str, Experiment] = {
-    "compare_tweets": Experiment(lambda mode: compare("tweets", mode), "every method on the tweets, same budget"),
-    "compare_bbc": Experiment(lambda mode: compare("bbc", mode), "every method on BBC News, same budget"),
-    "sweep_tweets": Experiment(lambda mode: size_sweep("tweets", mode), "each method over its size knob, tweets"),
-    "delta_w_tweets": Experiment(lambda mode: delta_w("tweets", mode),
+    "compare_tweets": Experiment(lambda mode, seed=0: compare("tweets", mode, seed),
+                                 "every method on the tweets, same budget"),
+    "compare_bbc": Experiment(lambda mode, seed=0: compare("bbc", mode, seed), "every method on BBC News, same budget"),
+    "sweep_tweets": Experiment(lambda mode, seed=0: size_sweep("tweets", mode, seed),
+                               "each method over its size knob, tweets"),
+    "delta_w_tweets": Experiment(lambda mode, seed=0: delta_w("tweets", mode, seed),
                                  "ΔW of LoRA r = 8, r = 64 and full fine-tuning: spectra, truncation, φ"),
 }

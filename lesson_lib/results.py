@@ -88,6 +88,37 @@ def save(name: str, result: dict, seconds: float, seed: int, command: str | None
     return out
 
 
+def save_seeds(name: str, runs: list[tuple[int, dict, float]], command: str, add: bool = False,
+               folder: Path | None = None) -> Path:
+    """Store one experiment run with several seeds: ``runs`` is [(seed, result, seconds), …].
+
+    Results with ``"rows"`` (comparisons, sweeps) are stored as one table whose rows carry their seed; with
+    ``add=True`` the stored rows of the other seeds are kept. Provenance lists every seed and its seconds.
+    Results without rows (one figure's data) keep the first seed's result."""
+    seeds = [seed for seed, _, _ in runs]
+    result = dict(runs[0][1])
+    today = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d")
+    per_seed = [{"seed": seed, "seconds": round(seconds, 1), "date": today} for seed, _, seconds in runs]
+    stored = (folder or store_dir()) / f"{name}.json"
+    if "rows" in result:
+        result["rows"] = [row for _, r, _ in runs for row in r["rows"]]
+        if add and stored.exists():
+            old = json.loads(stored.read_text())
+            kept = [row for row in old["result"]["rows"] if row.get("seed", 0) not in seeds]
+            result["rows"] = kept + result["rows"]
+            before = old["provenance"].get("runs") or [{"seed": old["provenance"]["seed"],
+                                                         "seconds": old["provenance"]["seconds"],
+                                                         "date": old["provenance"]["date"]}]
+            per_seed = [r for r in before if r["seed"] not in seeds] + per_seed
+    out = save(name, result, sum(r["seconds"] for r in per_seed), seeds[0], command, folder)
+    record = json.loads(out.read_text())
+    record["provenance"]["seeds"] = sorted({r["seed"] for r in per_seed})
+    record["provenance"]["seed"] = record["provenance"]["seeds"][0]
+    record["provenance"]["runs"] = per_seed
+    out.write_text(json.dumps(record, indent=1, default=float) + "\n")
+    return out
+
+
 def load(name: str) -> dict:
     """The stored record of ``name`` ({"name", "result", "provenance"}), or NotStoredError saying how to make it."""
     p = path(name)
@@ -101,7 +132,12 @@ def label(record: dict) -> str:
     """"stored: computed on … in full mode on <date> (<seconds> s, seed …) — recompute: <command>"."""
     p = record["provenance"]
     return (f"stored: computed on {p['device']} in {p['mode']} mode on {p['date'][:10]} "
-            f"({p['seconds']:,.0f} s, seed {p['seed']}) — recompute: {p['command']}")
+            f"({p['seconds']:,.0f} s, {_seeds_text(p)}) — recompute: {p['command']}")
+
+
+def _seeds_text(p: dict) -> str:
+    seeds = p.get("seeds") or [p["seed"]]
+    return f"seed {seeds[0]}" if len(seeds) == 1 else "seeds " + ", ".join(map(str, seeds))
 
 
 def stored_row(name: str, method: str, size: int | None = None) -> dict:
