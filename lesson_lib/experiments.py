@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from .config import GateConfig, PrefixConfig, TrainConfig
+from .config import GateConfig, LoRAConfig, PrefixConfig, TrainConfig
 from .data import Task, load_task
 from .io import save_adapter
 from .metrics import count_params
@@ -36,8 +36,10 @@ _ARMS = {  # name: (label, full-mode learning rate)
     "full": ("full fine-tuning", 5e-5),
     "prefix_flat": ("prefix tuning (flat)", 3e-2),  # no MLP: like prompt tuning, it needs much larger steps
     "unipelt": ("UniPELT (LoRA + adapters + prefix, gated)", 1e-3),
+    "lora_fixed_alpha": ("LoRA, α fixed at 16", 1e-3),  # the paper's way: α is not retuned when r changes
 }
-METHODS = ("head", "full", *REGISTRY, "prefix_flat", "unipelt")
+FIXED_ALPHA = 16
+METHODS = ("head", "full", *REGISTRY, "prefix_flat", "unipelt", "lora_fixed_alpha")
 LEARNING_RATES = {**{n: m.lr for n, m in REGISTRY.items()}, **{n: lr for n, (_, lr) in _ARMS.items()}}
 LABELS = {**{n: m.label for n, m in REGISTRY.items()}, **{n: label for n, (label, _) in _ARMS.items()}}
 # CPU mode: the top TOP layers only, (steps, learning rate) per method and task, chosen by measurement so that
@@ -131,7 +133,7 @@ def recipe(method: str, task: str = "tweets", mode: str | None = None) -> Recipe
 
 def default_size(method: str) -> int | None:
     """The size a method runs at when none is given (the flat prefix: the prefix's; UniPELT: LoRA's r)."""
-    method = {"prefix_flat": "prefix", "unipelt": "lora"}.get(method, method)
+    method = {"prefix_flat": "prefix", "unipelt": "lora", "lora_fixed_alpha": "lora"}.get(method, method)
     return REGISTRY[method].size if method in REGISTRY else None
 
 
@@ -141,6 +143,8 @@ def method_configs(method: str, size: int | None = None, layers=None):
         return REGISTRY[method].config_at(size, layers), None
     if method == "prefix_flat":
         return PrefixConfig(length=size or REGISTRY["prefix"].size, reparam=False, layers=layers), None
+    if method == "lora_fixed_alpha":  # the scale α/r shrinks as r grows, as in the LoRA paper
+        return LoRAConfig(r=size or REGISTRY["lora"].size, alpha=FIXED_ALPHA, layers=layers), None
     if method == "unipelt":  # LoRA of rank ``size``, adapters and prefix at their default sizes, gated
         return [REGISTRY["lora"].config_at(size, layers), REGISTRY["adapter"].config_at(None, layers),
                 PrefixConfig(length=REGISTRY["prefix"].size, layers=layers)], GateConfig(learned=True)
@@ -272,11 +276,13 @@ def compare(task_name: str, mode: str, seed: int = 0) -> dict:
     return {"task": task_name, "rows": rows}
 
 
-def size_sweep(task_name: str, mode: str, seed: int = 0) -> dict:
+def size_sweep(task_name: str, mode: str, seed: int = 0, sweep_sizes: dict | None = None) -> dict:
     """Accuracy vs trainable parameters: each method over its size knob (the LoRA paper's Figure 2, small)."""
     m = _all_layers(mode)
     task = _experiment_task(task_name, m)
-    sizes = {k: v[::3] for k, v in SWEEP_SIZES.items() if k in ("lora", "prefix")} if m == "quick" else SWEEP_SIZES
+    sweep_sizes = sweep_sizes or SWEEP_SIZES
+    sizes = {k: v[::3] for k, v in sweep_sizes.items() if k in ("lora", "prefix", "lora_fixed_alpha")} \
+        if m == "quick" else sweep_sizes
     runs = [(method, s) for method, knob in sizes.items() for s in knob]
     rows = []
     for method, s in _progress(runs, f"{task_name}: each method over its size"):
@@ -353,6 +359,9 @@ EXPERIMENTS: dict[str, Experiment] = {
     "compare_bbc": Experiment(lambda mode, seed=0: compare("bbc", mode, seed), "every method on BBC News, same budget"),
     "sweep_tweets": Experiment(lambda mode, seed=0: size_sweep("tweets", mode, seed),
                                "each method over its size knob, tweets"),
+    "rank_fixed_alpha_tweets": Experiment(
+        lambda mode, seed=0: size_sweep("tweets", mode, seed, {"lora_fixed_alpha": SWEEP_SIZES["lora"]}),
+        f"LoRA over r with α fixed at {FIXED_ALPHA} (the paper's way), tweets"),
     "delta_w_tweets": Experiment(lambda mode, seed=0: delta_w("tweets", mode, seed),
                                  "ΔW of LoRA r = 8, r = 64 and full fine-tuning: spectra, truncation, φ"),
 }
