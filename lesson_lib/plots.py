@@ -12,6 +12,8 @@ or in a test that reads ``fig.data``.
     gate_heatmap        UniPELT gate values, one row per method, one column per layer
     training_curves     training loss and evaluation accuracy against steps
     accuracy_vs_params  accuracy against trainable parameters (the LoRA paper's Figure 2 in miniature)
+    paper_vs_ours       the LoRA paper's Figure 2 (GPT-3, Table 15) beside the same plot of our own sweep
+    stored_params       a run's parameter count as saved: a prefix counted folded, without its training MLP
 
 ``lecture_theme()`` switches every figure built afterwards to big fonts and markers for a projector.
 """
@@ -23,6 +25,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
+from plotly.subplots import make_subplots
+
+from . import paper
 
 METHOD_COLORS = {
     "lora": "#1f77b4", "adapter": "#ff7f0e", "prefix": "#2ca02c", "prompt": "#d62728", "gate": "#9467bd",
@@ -291,6 +296,152 @@ def accuracy_vs_params(runs: Sequence[Mapping], title: str = "Accuracy vs traina
     return fig
 
 
+# --- the paper's Figure 2 beside ours --------------------------------------------------------------------
+
+# Each of the paper's GPT-3 methods and the family of ours it is drawn in (same colour on both sides).
+# PrefixEmbed learns extra input embeddings, which is what our prompt tuning does; PrefixLayer learns the
+# activations of every layer, which is what our prefix tuning does.
+PAPER_FAMILIES = {"PrefixEmbed": "prompt", "PrefixLayer": "prefix", "AdapterH": "adapter", "LoRA": "lora"}
+_FAMILY_NAMES = {"prompt": "prompt (paper: PrefixEmbed)", "prefix": "prefix (paper: PrefixLayer)",
+                 "adapter": "adapter (paper: AdapterH)", "lora": "LoRA"}
+_KNOBS = {"lora": "r", "adapter": "m", "prefix": "P", "prompt": "P"}
+_FOLDED_NOTE = "prefix: folded (what is saved); its MLP (trained, then dropped) is not counted"
+
+
+def stored_params(row: Mapping, layers: int = 6, hidden: int = 384, reparam_hidden: int = 128) -> int:
+    """A run's parameter count as it is saved after training: ``row["trainable"]``, except for prefix tuning.
+
+    Why: a prefix run trained with the reparametrisation (``PrefixConfig(reparam=True)``, as in the stored
+    sweep) counts its MLP as trainable (embedding P·d, then d → ``reparam_hidden`` → 2·layers·d), about 640K
+    parameters whatever P is, so all of its runs would sit at 645K–669K and its x position would say nothing
+    about P. After training ``prefix.fold`` replaces the MLP by its output and throws it away; what is kept
+    are the keys and values of every layer, 2 · layers · hidden · P numbers (4,608 · P for MiniLM), plus the
+    classifier head, which every method's ``trainable`` includes (LoRA r = 1: 9,986 = 2·6·2·384 + 770).
+
+    The head is whatever is left of ``trainable`` once the encoder (with the MLP) is taken off; a row trained
+    without the MLP already holds the folded count. Either way the head must be a whole number of classifier
+    rows (``hidden + 1`` each: 770 for two labels), else the row does not match ``layers``/``hidden`` and this
+    raises ValueError rather than put a point in the wrong place.
+    """
+    trainable = int(row["trainable"])
+    if row["method"] != "prefix":
+        return trainable
+    length = int(row["size"])
+    folded = 2 * layers * hidden * length
+    encoder = length * hidden + (hidden + 1) * reparam_hidden + (reparam_hidden + 1) * 2 * layers * hidden
+    is_head = lambda n: n > 0 and n % (hidden + 1) == 0  # noqa: E731
+    if is_head(trainable - encoder):  # trained through the MLP: keep the head, swap the encoder for its output
+        return folded + trainable - encoder
+    if is_head(trainable - folded):  # trained without the MLP: already what is saved
+        return trainable
+    raise ValueError(f"prefix row with P = {length} and {trainable:,} trainable parameters does not match "
+                     f"layers = {layers}, hidden = {hidden}, reparam_hidden = {reparam_hidden}")
+
+
+def _seed_points(rows: Sequence[Mapping]) -> dict[str, list[dict]]:
+    """Runs grouped by (method, size) over their seeds: mean, min and max accuracy, per method sorted by x."""
+    groups: dict[tuple, list[Mapping]] = {}
+    for row in rows:
+        groups.setdefault((str(row["method"]), row.get("size")), []).append(row)
+    points: dict[str, list[dict]] = {}
+    for (method, size), runs in groups.items():
+        acc = [float(r["accuracy"]) for r in runs]
+        points.setdefault(method, []).append(dict(
+            size=size, x=stored_params(runs[0]), trainable=int(runs[0]["trainable"]), mean=float(np.mean(acc)),
+            lo=min(acc), hi=max(acc), seeds=len({r.get("seed") for r in runs})))
+    return {m: sorted(p, key=lambda q: q["x"]) for m, p in points.items()}
+
+
+def _point_text(method: str, point: Mapping) -> str:
+    knob = f" {_KNOBS[method]} = {point['size']}" if method in _KNOBS and point["size"] is not None else ""
+    text = f"{method}{knob}: {human(point['x'])} parameters, accuracy {100 * point['mean']:.1f} %"
+    if point["seeds"] >= 2:
+        text += f"<br>mean of {point['seeds']} seeds, {100 * point['lo']:.1f}–{100 * point['hi']:.1f} %"
+    if method == "prefix":
+        text += f"<br>{_FOLDED_NOTE} ({human(point['trainable'])} trained)"
+    return text
+
+
+def paper_vs_ours(ours_rows: Sequence[Mapping], *, paper_task: str = "MNLI-m",
+                  ours_label: str = "tweets") -> go.Figure:
+    """Two panels: left the LoRA paper's Figure 2 for ``paper_task`` ("MNLI-m" or "WikiSQL": GPT-3 175B,
+    accuracy against trainable parameters, Table 15's points), right the same plot of our runs on MiniLM.
+
+    ``ours_rows`` are stored sweep rows (keys "method", "size", "trainable", "accuracy", optionally "seed"):
+    several seeds of one (method, size) become one marker at their mean with a min–max error bar. A method
+    family has the same colour on both sides (``PAPER_FAMILIES``). Our x is ``stored_params``: a prefix is
+    placed at its folded size, not at its trainable count with the MLP. The dashed lines are full
+    fine-tuning: the paper's, and ours when ``ours_rows`` has a run of method "full".
+    """
+    table = paper.TABLES["lora_gpt3_table15"]
+    tasks = table.columns[3:]
+    if paper_task not in tasks:
+        raise ValueError(f"paper_task must be one of {', '.join(tasks)}, not {paper_task!r}")
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1, subplot_titles=(
+        f"GPT-3 175B, the paper (Table 15): {paper_task}", f"MiniLM, measured here: {ours_label}"))
+    fig.update_layout(**_layout("", height=380, width=940, hovermode="closest",
+                                legend=dict(orientation="h", x=0.5, xanchor="center", y=-0.25, yanchor="top")))
+    fig.update_layout(title=None)
+    lecture = theme_is_on()
+    fig.update_annotations(font_size=18 if lecture else 15)  # the panel titles (longer than one panel's width
+    marker = dict(size=None if lecture else 8)                # at the lecture theme's title size)
+    spans: dict[int, list[float]] = {1: [], 2: []}  # every y value a panel shows, for its range
+
+    def full_line(accuracy: float, col: int) -> None:
+        # top left: above the line at the smallest counts, where no method of either side reaches full accuracy
+        fig.add_hline(y=accuracy, line_dash="dash", line_color=METHOD_COLORS["full"], row=1, col=col,
+                      annotation_text=f"full fine-tuning: {100 * accuracy:.1f} %",
+                      annotation_position="top left", annotation_font=dict(color=METHOD_COLORS["full"], size=12))
+        spans[col].append(accuracy)
+
+    shown: set[str] = set()
+    paper_x: list[float] = []
+    for name, family in PAPER_FAMILIES.items():
+        recs = table.records(method=name)
+        x = [r["params_m"] * 1e6 for r in recs]
+        paper_x += x
+        spans[1] += [r[paper_task] / 100 for r in recs]
+        fig.add_scatter(x=x, y=[r[paper_task] / 100 for r in recs], mode="lines+markers", row=1, col=1,
+                        name=_FAMILY_NAMES[family], legendgroup=family, showlegend=family not in shown,
+                        line=dict(color=METHOD_COLORS[family]), marker=marker,
+                        hovertext=[f"{name} {r['setting']}: {r['params_m']:g}M parameters, {r[paper_task]:.1f} %"
+                                   for r in recs], hovertemplate="%{hovertext}<extra></extra>")
+        shown.add(family)
+    full_line(table.records(method="Fine-Tune")[0][paper_task] / 100, 1)
+
+    points = _seed_points(ours_rows)
+    order = [m for m in _FAMILY_NAMES if m in points] + [m for m in points if m not in _FAMILY_NAMES and m != "full"]
+    ours_x: list[float] = []
+    for method in order:
+        pts = points[method]
+        ours_x += [p["x"] for p in pts]
+        spans[2] += [p["lo"] for p in pts] + [p["hi"] for p in pts]
+        spread = any(p["seeds"] >= 2 for p in pts)
+        fig.add_scatter(x=[p["x"] for p in pts], y=[p["mean"] for p in pts], mode="lines+markers", row=1, col=2,
+                        name=_FAMILY_NAMES.get(method, method), legendgroup=method, showlegend=method not in shown,
+                        line=dict(color=METHOD_COLORS.get(method, "#7f7f7f")), marker=marker,
+                        error_y=dict(type="data", symmetric=False, visible=spread, thickness=1.5, width=4,
+                                     array=[p["hi"] - p["mean"] for p in pts],
+                                     arrayminus=[p["mean"] - p["lo"] for p in pts]),
+                        hovertext=[_point_text(method, p) for p in pts],
+                        hovertemplate="%{hovertext}<extra></extra>")
+        shown.add(method)
+    if "full" in points:
+        full_line(points["full"][0]["mean"], 2)
+    if not order:
+        fig.add_annotation(text="no runs yet", showarrow=False, xref="x2 domain", yref="y2 domain", x=0.5, y=0.5)
+
+    fig.update_xaxes(type="log", title="trainable parameters", row=1, col=1, **log_ticks(min(paper_x), max(paper_x)))
+    fig.update_xaxes(type="log", title="trainable parameters (prefix: as saved)", row=1, col=2,
+                     **log_ticks(min(ours_x or [1]), max(ours_x or [10])))
+    for col, values in spans.items():  # the dashed lines do not widen plotly's automatic range: set it here
+        lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
+        pad = 0.08 * max(hi - lo, 0.01)
+        fig.update_yaxes(tickformat=".0%", automargin=True, range=[lo - pad, hi + 2 * pad], row=1, col=col)
+    fig.update_yaxes(title="accuracy", row=1, col=1)
+    return fig
+
+
 # --- the lecture theme ------------------------------------------------------------------------------------
 
 def _lecture_template() -> go.layout.Template:
@@ -324,7 +475,7 @@ def lecture_theme(on: bool = True) -> str:
 
 
 __all__ = [
-    "METHOD_COLORS", "accuracy_vs_params", "delta_w_heatmap", "gate_heatmap", "human", "human_bytes", "percent",
-    "lecture_theme", "param_bars", "rank_accuracy", "spectrum", "subspace_heatmap", "theme_is_on",
-    "training_curves",
+    "METHOD_COLORS", "PAPER_FAMILIES", "accuracy_vs_params", "delta_w_heatmap", "gate_heatmap", "human",
+    "human_bytes", "percent", "lecture_theme", "paper_vs_ours", "param_bars", "rank_accuracy", "spectrum",
+    "stored_params", "subspace_heatmap", "theme_is_on", "training_curves",
 ]
