@@ -16,6 +16,8 @@ embedding (P × d) and an MLP that maps it to all layers' prefixes; training is 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -72,6 +74,9 @@ class PrefixAttention(Wrapper):
         self.gate: nn.Module | None = None
         self.keep_attention = False
         self.last_attention: torch.Tensor | None = None
+        # an exercise's own attention: fn(q, k, v, prefix_k, prefix_v, keep (B, T)) → (B, H, T, dh);
+        # None: the library's (lesson_lib.exercises.your_prefix_attention puts a student's function here)
+        self.attend_fn: Callable | None = None
 
     def prefix_kv(self) -> torch.Tensor:
         """This layer's prefix, shape (2, P, d): keys in [0], values in [1]."""
@@ -90,6 +95,8 @@ class PrefixAttention(Wrapper):
         k = self._heads(self.base.get_submodule(a.k)(hidden_states))  # (B, H, T, dh)
         v = self._heads(self.base.get_submodule(a.v)(hidden_states))  # (B, H, T, dh)
         pkv = self.prefix_kv().to(q.dtype).unsqueeze(1).expand(-1, b, -1, -1)  # (2, B, P, d)
+        if self.attend_fn is not None:
+            return self._your_attention(q, k, v, pkv, attention_mask)
         k = torch.cat([self._heads(pkv[0]), k], dim=2)  # (B, H, P + T, dh)
         v = torch.cat([self._heads(pkv[1]), v], dim=2)  # (B, H, P + T, dh)
         mask = _additive_mask(attention_mask, q, t)  # (B|1, 1, T|1, T)
@@ -101,6 +108,17 @@ class PrefixAttention(Wrapper):
         if a.out_in_attention:
             out = self.base.get_submodule(a.attn_out.split(".")[-1])(out)
         return out, weights
+
+    def _your_attention(self, q, k, v, pkv, attention_mask):
+        """The exercise's function on this layer's q, k, v, its prefix (per head) and a (B, T) keep-mask."""
+        b, _, t, _ = q.shape
+        mask = _additive_mask(attention_mask, q, t)  # (B|1, 1, T|1, T): 0 = visible
+        keep = (mask[:, 0, -1, :] == 0).long().expand(b, -1)  # padding masks are the same for every query
+        prefix_k, prefix_v = self._heads(pkv[0])[0], self._heads(pkv[1])[0]  # (H, P, dh) each
+        out = self.attend_fn(q, k, v, prefix_k, prefix_v, keep).transpose(1, 2).reshape(b, t, -1)  # (B, T, d)
+        if self.arch.out_in_attention:
+            out = self.base.get_submodule(self.arch.attn_out.split(".")[-1])(out)
+        return out, None
 
     def _prefix_bias(self, hidden_states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Mask columns for the prefix: 0 (visible) without a gate; log g with a UniPELT gate g.
