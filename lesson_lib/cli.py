@@ -46,14 +46,12 @@ def precompute(names: list[str], seeds: list[int] | None = None, add: bool = Fal
         for name in names or list(EXPERIMENTS):
             command = f"python -m lesson_lib precompute {name}" + \
                 ("" if seeds == [0] else " --seeds " + " ".join(map(str, seeds))) + (" --add" if add else "")
-            runs = []
-            for seed in seeds:
+            for i, seed in enumerate(seeds):  # each seed is stored as soon as it is done
                 print(f"{name}, seed {seed}: {EXPERIMENTS[name].about} …", flush=True)
                 start = time.perf_counter()
-                runs.append((seed, EXPERIMENTS[name].run("full", seed), time.perf_counter() - start))
-                print(f"{name}, seed {seed}: {runs[-1][2]:.0f} s", flush=True)
-            path = results.save_seeds(name, runs, command, add=add)
-            print(f"{name}: → {path}", flush=True)
+                run = (seed, EXPERIMENTS[name].run("full", seed), time.perf_counter() - start)
+                path = results.save_seeds(name, [run], command, add=add or i > 0)
+                print(f"{name}, seed {seed}: {run[2]:.0f} s → {path}", flush=True)
     finally:
         if before is None:
             os.environ.pop("LESSON_MODE", None)

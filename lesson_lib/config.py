@@ -200,6 +200,9 @@ class TrainConfig:
                  almost zero at the last step (the usual fine-tuning schedule; the end of training is calm,
                  so the final accuracy does not depend on where a noisy step happened to land);
                  "constant": ``lr`` at every step
+    lr_by_method {method name: learning rate} for the parameters that method owns, e.g. {"prefix": 3e-2}:
+                 when methods are combined (UniPELT), each can keep the step size it needs alone; the others
+                 (and the head) use ``lr``
     """
 
     steps: int = 200
@@ -216,9 +219,13 @@ class TrainConfig:
     fast: bool = False
     threads: int | None = None
     schedule: str = "linear"
+    lr_by_method: dict | None = None
 
     def __post_init__(self) -> None:
         _count(self, "steps", "steps")
+        for method, lr in (self.lr_by_method or {}).items():
+            _positive(f"lr_by_method[{method!r}]", lr, "Give a learning rate per method name, e.g. "
+                      "{'prefix': 3e-2} (the others keep lr).")
         _positive("lr", self.lr, "A typical value is 1e-3 for PEFT methods, 5e-5 for full fine-tuning.")
         _count(self, "batch_size", "batch_size")
         _count(self, "eval_every", "eval_every", "0 evaluates only at the end.", minimum=0)

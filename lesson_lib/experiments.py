@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from .config import GateConfig, LoRAConfig, PrefixConfig, TrainConfig
+from .config import AdapterConfig, GateConfig, LoRAConfig, PrefixConfig, TrainConfig
 from .data import Task, load_task
 from .io import save_adapter
 from .metrics import count_params
@@ -37,9 +37,13 @@ _ARMS = {  # name: (label, full-mode learning rate)
     "prefix_flat": ("prefix tuning (flat)", 3e-2),  # no MLP: like prompt tuning, it needs much larger steps
     "unipelt": ("UniPELT (LoRA + adapters + prefix, gated)", 1e-3),
     "lora_fixed_alpha": ("LoRA, α fixed at 16", 1e-3),  # the paper's way: α is not retuned when r changes
+    "unipelt_paper": ("UniPELT as the paper builds it (LoRA r = 8, one Pfeiffer adapter m = 48, prefix with MLP)",
+                      1e-3),
 }
+# what an arm changes in its TrainConfig: UniPELT as the paper builds it gives the prefix its own learning rate
+TRAIN_EXTRAS = {"unipelt_paper": lambda: {"lr_by_method": {"prefix": REGISTRY["prefix"].lr}}}
 FIXED_ALPHA = 16
-METHODS = ("head", "full", *REGISTRY, "prefix_flat", "unipelt", "lora_fixed_alpha")
+METHODS = ("head", "full", *REGISTRY, "prefix_flat", "unipelt", "lora_fixed_alpha", "unipelt_paper")
 LEARNING_RATES = {**{n: m.lr for n, m in REGISTRY.items()}, **{n: lr for n, (_, lr) in _ARMS.items()}}
 LABELS = {**{n: m.label for n, m in REGISTRY.items()}, **{n: label for n, (label, _) in _ARMS.items()}}
 # CPU mode: the top TOP layers only, (steps, learning rate) per method and task, chosen by measurement so that
@@ -133,7 +137,8 @@ def recipe(method: str, task: str = "tweets", mode: str | None = None) -> Recipe
 
 def default_size(method: str) -> int | None:
     """The size a method runs at when none is given (the flat prefix: the prefix's; UniPELT: LoRA's r)."""
-    method = {"prefix_flat": "prefix", "unipelt": "lora", "lora_fixed_alpha": "lora"}.get(method, method)
+    method = {"prefix_flat": "prefix", "unipelt": "lora", "lora_fixed_alpha": "lora",
+              "unipelt_paper": "lora"}.get(method, method)
     return REGISTRY[method].size if method in REGISTRY else None
 
 
@@ -145,6 +150,10 @@ def method_configs(method: str, size: int | None = None, layers=None):
         return PrefixConfig(length=size or REGISTRY["prefix"].size, reparam=False, layers=layers), None
     if method == "lora_fixed_alpha":  # the scale α/r shrinks as r grows, as in the LoRA paper
         return LoRAConfig(r=size or REGISTRY["lora"].size, alpha=FIXED_ALPHA, layers=layers), None
+    if method == "unipelt_paper":  # Mao et al. 2022: one Pfeiffer adapter (m = 48) per layer, the MLP prefix
+        return [REGISTRY["lora"].config_at(size, layers),
+                AdapterConfig(bottleneck=48, placement="pfeiffer", layers=layers),
+                PrefixConfig(length=REGISTRY["prefix"].size, reparam=True, layers=layers)], GateConfig(learned=True)
     if method == "unipelt":  # LoRA of rank ``size``, adapters and prefix at their default sizes, gated
         return [REGISTRY["lora"].config_at(size, layers), REGISTRY["adapter"].config_at(None, layers),
                 PrefixConfig(length=REGISTRY["prefix"].size, layers=layers)], GateConfig(learned=True)
@@ -205,7 +214,7 @@ def run_method(method: str, task: Task, steps: int = 200, size: int | None = Non
     lr = lr or LEARNING_RATES[method]
     fast = method == "head" or (top is not None and method != "prompt")  # only the top layers train: cache the rest
     cfg = TrainConfig(steps=steps, lr=lr, batch_size=batch_size, seed=seed, eval_every=0, progress=progress,
-                      fast=fast)
+                      fast=fast, **TRAIN_EXTRAS.get(method, dict)())
     start = time.perf_counter()
     train(model, task, cfg, callbacks=callbacks)
     seconds = time.perf_counter() - start
@@ -291,6 +300,28 @@ def size_sweep(task_name: str, mode: str, seed: int = 0, sweep_sizes: dict | Non
     return {"task": task_name, "rows": rows}
 
 
+# the low-resource setting, where UniPELT's paper finds its gains: K training examples, steps per K (about
+# 30 passes over K = 100, 6 over 500, 10 over 1,000 at batch 32; the full split's budget is 300 steps)
+LOW_RESOURCE = {100: 100, 500: 100, 1000: 300}
+LOW_RESOURCE_METHODS = ("lora", "adapter", "prefix", "unipelt_paper")
+
+
+def low_resource(task_name: str, mode: str, seed: int = 0) -> dict:
+    """Each single method and UniPELT (as the paper builds it) trained on only K examples, tested on the whole
+    balanced test split. The K examples are a class-balanced sample that depends on the seed."""
+    m = _all_layers(mode)
+    task = _experiment_task(task_name, m)
+    budgets = {16: 2} if m == "quick" else LOW_RESOURCE
+    methods = ("lora", "unipelt_paper") if m == "quick" else LOW_RESOURCE_METHODS
+    rows = []
+    for k, steps in _progress(budgets.items(), f"{task_name}: few training examples"):
+        small = replace(task, train=task.train.subset(k, seed=seed))
+        for method in methods:
+            r = replace(_experiment_recipe(method, task_name, m), steps=steps)
+            rows.append({**run_recipe(r, small, seed=seed, progress=False)[0].as_dict(), "examples": k})
+    return {"task": task_name, "rows": rows}
+
+
 @dataclass(frozen=True)
 class Experiment:
     """A named experiment: ``run(mode, seed)`` → results (a dict of lists and numbers, stored as JSON).
@@ -362,6 +393,8 @@ EXPERIMENTS: dict[str, Experiment] = {
     "rank_fixed_alpha_tweets": Experiment(
         lambda mode, seed=0: size_sweep("tweets", mode, seed, {"lora_fixed_alpha": SWEEP_SIZES["lora"]}),
         f"LoRA over r with α fixed at {FIXED_ALPHA} (the paper's way), tweets"),
+    "low_resource_tweets": Experiment(lambda mode, seed=0: low_resource("tweets", mode, seed),
+                                      "few training examples (K = 100, 500, 1,000): single methods and UniPELT"),
     "delta_w_tweets": Experiment(lambda mode, seed=0: delta_w("tweets", mode, seed),
                                  "ΔW of LoRA r = 8, r = 64 and full fine-tuning: spectra, truncation, φ"),
 }

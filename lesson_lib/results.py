@@ -94,12 +94,15 @@ def save_seeds(name: str, runs: list[tuple[int, dict, float]], command: str, add
 
     Results with ``"rows"`` (comparisons, sweeps) are stored as one table whose rows carry their seed; with
     ``add=True`` the stored rows of the other seeds are kept. Provenance lists every seed and its seconds.
-    Results without rows (one figure's data) keep the first seed's result."""
+    Results without rows (one figure's data) are stored for one seed only."""
     seeds = [seed for seed, _, _ in runs]
     result = dict(runs[0][1])
     today = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d")
     per_seed = [{"seed": seed, "seconds": round(seconds, 1), "date": today} for seed, _, seconds in runs]
     stored = (folder or store_dir()) / f"{name}.json"
+    if "rows" not in result and (len(runs) > 1 or add):
+        raise ValueError(f"{name!r} is one figure's data, not a table of runs: it is stored for one seed only "
+                         "(run it without --add and with one seed)")
     if "rows" in result:
         result["rows"] = [row for _, r, _ in runs for row in r["rows"]]
         if add and stored.exists():

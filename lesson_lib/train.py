@@ -117,6 +117,25 @@ def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
     return params
 
 
+def parameter_groups(model: nn.Module, cfg: TrainConfig) -> list[dict]:
+    """The optimizer's parameter groups: one at ``cfg.lr``, plus one per method in ``cfg.lr_by_method``."""
+    params = trainable_parameters(model)
+    if not cfg.lr_by_method:
+        return [{"params": params}]
+    from .owners import classify_parameters
+
+    owner = classify_parameters(model)
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    unknown = set(cfg.lr_by_method) - {owner[n] for n, _ in named}
+    if unknown:
+        owners = sorted({owner[n] for n, _ in named})
+        raise ValueError(f"lr_by_method names {sorted(unknown)}, but no trainable parameter of this model belongs to "
+                         f"{'it' if len(unknown) == 1 else 'them'}; trainable owners: {owners}")
+    groups = [{"params": [p for n, p in named if owner[n] not in cfg.lr_by_method]}]
+    groups += [{"params": [p for n, p in named if owner[n] == m], "lr": lr} for m, lr in cfg.lr_by_method.items()]
+    return [g for g in groups if g["params"]]
+
+
 class PlainFeed:
     """The plain data path: shuffled, dynamically padded batches and the whole model's forward."""
 
@@ -164,7 +183,7 @@ def train(model: nn.Module, task: Task, cfg: TrainConfig | None = None, callback
     if cfg.device is not None:  # asked for a device: move the model there; otherwise train where it is
         model.to(pick_device(cfg.device))
     device = model_device(model)
-    opt = torch.optim.AdamW(trainable_parameters(model), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(parameter_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(cfg))
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and not torch.cuda.is_bf16_supported())
     eval_split = task.val.subset(cfg.eval_limit, seed=cfg.seed) if cfg.eval_limit else task.val

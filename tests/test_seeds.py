@@ -26,3 +26,11 @@ def test_save_seeds_stores_every_seed_and_adds_later_ones(tmp_path):
     rec = json.loads(out.read_text())
     assert sorted(r["seed"] for r in rec["result"]["rows"]) == [0, 0, 1, 1, 2, 2]
     assert [r["accuracy"] for r in rec["result"]["rows"] if r["seed"] == 1 and r["method"] == "lora"] == [0.75]
+
+
+def test_one_figures_data_is_stored_for_one_seed_only(tmp_path):
+    import pytest
+
+    results.save_seeds("fig", [(0, {"grid": [1, 2]}, 1.0)], "cmd", folder=tmp_path)
+    with pytest.raises(ValueError, match="one seed only"):
+        results.save_seeds("fig", [(1, {"grid": [3]}, 1.0)], "cmd --add", add=True, folder=tmp_path)
