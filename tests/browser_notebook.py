@@ -85,3 +85,27 @@ def build(path: Path, widget: bool, panels: tuple[str, ...] = ("explorer", "live
 if __name__ == "__main__":
     out = Path(sys.argv[1] if len(sys.argv) > 1 else ".")
     print(build(out / "panels_widget.ipynb", widget=True), build(out / "panels_static.ipynb", widget=False))
+
+
+LESSON_CELLS = [
+    "import lesson_lib as ll{extra}",
+    "ll.diagrams.adapter()", "ll.diagrams.lora(r=8, alpha=16)", "ll.diagrams.prefix(length=10)",
+    "ll.diagrams.unipelt()",
+    "guess = 1000\nll.checks.reveal(guess, 770, 'parameters the head alone trains', '384 weights, 1 bias per class');",
+]
+
+
+def build_lesson_cells(path: Path, extra: str = "") -> Path:
+    """A notebook with what the lessons add around the panels: the four method pictures, a hint (a folded
+    <details> block, as tools/nbgen.py writes it) and a predict-then-run answer."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    from nbgen import hint
+
+    cells = [nbf.v4.new_markdown_cell("# lesson cells (browser test)")]
+    cells += [nbf.v4.new_code_cell(src.format(extra=("\n" + extra) if extra else "")) for src in LESSON_CELLS]
+    cells.insert(3, hint("The up projection starts at **zero**, so the adapter returns h unchanged: HIDDEN-HINT-TEXT"))
+    cells.append(nbf.v4.new_code_cell(f"print({READY_MARK!r})"))
+    nb = nbf.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbf.write(nb, path)
+    return path

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser_notebook import LIVE_STEPS, READY_MARK, build
+from tests.browser_notebook import LIVE_STEPS, READY_MARK, build, build_lesson_cells
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "browser"
@@ -68,6 +68,8 @@ def lab(tmp_path_factory):
     build(root / "panels_static.ipynb", widget=False, panels=("explorer", "live", "switch"))
     build(root / "panels_laptop.ipynb", widget=True, live_steps=20)
     build(root / "panels_projector.ipynb", widget=True, live_steps=20, extra="ll.projector()")
+    build_lesson_cells(root / "lesson_cells_laptop.ipynb")
+    build_lesson_cells(root / "lesson_cells_projector.ipynb", extra="ll.projector()")
     _lab_settings(cfg)
     port, token = _free_port(), "lesson-browser-test"
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(cfg / "config"), JUPYTER_RUNTIME_DIR=str(cfg / "runtime"),
@@ -364,3 +366,44 @@ def test_panels_are_readable_on_a_laptop_and_on_a_projector(lab, screen):
         finally:
             ctx.close()
 
+
+
+PICTURES = """() => [...document.querySelectorAll('.jp-OutputArea-output svg')]
+  .filter(svg => !svg.closest('.js-plotly-plot')).map(svg => {
+    const area = svg.closest('.jp-OutputArea-output').getBoundingClientRect();
+    const box = svg.getBoundingClientRect();
+    const sizes = [...svg.querySelectorAll('text')].map(t => t.getBoundingClientRect().height).filter(h => h > 0);
+    return {width: box.width, area: area.width, smallest: Math.min(...sizes), texts: sizes.length};
+  })"""
+
+
+@pytest.mark.parametrize("screen", list(SCREENS))
+def test_method_pictures_hints_and_answers_are_readable(lab, screen):
+    """The four method pictures fit the output area and their smallest text is at least 11 px on screen; a hint
+    stays folded until the student opens it; a predict-then-run answer shows the guess beside the measurement."""
+    base, token = lab
+    viewport, scale = SCREENS[screen]
+    with pw.sync_playwright() as p:
+        ctx, page = _context(p, viewport, scale)
+        try:
+            print(f"{screen}: run all cells {_open_and_run(page, base, token, f'lesson_cells_{screen}.ipynb'):.1f} s")
+            pictures = page.evaluate(PICTURES)
+            print(f"{screen}: pictures", [(round(x["width"]), round(x["smallest"], 1)) for x in pictures])
+            assert len(pictures) == 4
+            for picture in pictures:
+                assert picture["width"] <= picture["area"] + 1 and picture["texts"] > 10
+                assert picture["smallest"] >= 11, picture
+            hint = page.locator(".jp-RenderedMarkdown details", has_text="Hint")
+            inside = hint.locator("p", has_text="HIDDEN-HINT-TEXT")
+            assert hint.count() == 1 and not inside.is_visible()
+            hint.locator("summary").click()
+            assert inside.is_visible()
+            answer = " ".join(page.locator(".jp-OutputArea-output").all_inner_texts())
+            assert "measured 770; you guessed 1,000: too high" in answer
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            for i, svg in enumerate(page.locator(".jp-OutputArea-output svg").all()[:4]):
+                svg.scroll_into_view_if_needed()
+                page.screenshot(path=str(ARTIFACTS / f"lesson_cells_{screen}_{i}.png"))
+            assert not page.errors, page.errors
+        finally:
+            ctx.close()
