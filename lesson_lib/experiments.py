@@ -27,7 +27,8 @@ from .io import save_adapter
 from .metrics import count_params
 from .models import layers_of, load_base
 from .registry import METHODS as REGISTRY
-from .surgery import freeze_base, inject
+from .prefix import PrefixEncoder
+from .surgery import fold_prefix, freeze_base, inject
 from .train import evaluate, train
 
 # Each run of an experiment is one "arm": a method of the registry at its default size, or one of these four.
@@ -222,6 +223,8 @@ def run_method(method: str, task: Task, steps: int = 200, size: int | None = Non
     counts = count_params(model)
     file_bytes = None
     if method not in ("full", "head"):
+        if any(isinstance(m, PrefixEncoder) for m in model.modules()):
+            fold_prefix(model)  # what a task file holds: the prefix's keys and values, not the MLP that made them
         with tempfile.TemporaryDirectory() as tmp:
             file_bytes = save_adapter(model, Path(tmp) / "adapter.safetensors")
     size = None if method in ("full", "head") else (size or default_size(method))

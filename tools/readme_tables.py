@@ -38,22 +38,44 @@ def _size(n: int | None) -> str:
 
 def _provenance(record: dict) -> str:
     p = record["provenance"]
-    return (f"{p['device']}, torch {p['torch']}, {p['date'][:10]}, {p['seconds'] / 60:.0f} min, seed {p['seed']}, "
+    seeds = p.get("seeds") or [p["seed"]]
+    which = f"seed {seeds[0]}" if len(seeds) == 1 else "seeds " + ", ".join(map(str, seeds))
+    return (f"{p['device']}, torch {p['torch']}, {p['date'][:10]}, {p['seconds'] / 60:.0f} min, {which}, "
             f"`{p['command']}`")
 
 
+def _by_method(record: dict) -> dict[str, list[dict]]:
+    groups: dict[str, list[dict]] = {}
+    for r in record["result"]["rows"]:
+        groups.setdefault(r["method"], []).append(r)
+    return groups
+
+
+def _acc(runs: list[dict]) -> str:
+    """One run: its accuracy; several seeds: the mean and the range."""
+    accs = [r["accuracy"] for r in runs]
+    if len(accs) == 1:
+        return _pct(accs[0])
+    return f"{_pct(sum(accs) / len(accs))} ({100 * min(accs):.1f}–{100 * max(accs):.1f})"
+
+
 def compare() -> str:
+    from lesson_lib.plots import stored_params
+
     tweets, bbc = _load(STORED / "compare_tweets.json"), _load(STORED / "compare_bbc.json")
     if tweets is None or bbc is None:
         return "_Not computed yet: `python -m lesson_lib precompute compare_tweets compare_bbc`._"
-    t = {r["method"]: r for r in tweets["result"]["rows"]}
-    b = {r["method"]: r for r in bbc["result"]["rows"]}
-    rows = ["| method | trainable parameters (tweets) | tweets accuracy | BBC accuracy | saved task file |",
-            "|---|---:|---:|---:|---:|"]
-    for method, r in t.items():
+    t, b = _by_method(tweets), _by_method(bbc)
+    seeds_t, seeds_b = len(tweets["provenance"].get("seeds") or [0]), len(bbc["provenance"].get("seeds") or [0])
+    rows = [f"| method | trainable parameters (tweets) | tweets accuracy ({seeds_t} seed{'s' * (seeds_t > 1)}) | "
+            f"BBC accuracy ({seeds_b} seed{'s' * (seeds_b > 1)}) | saved task file |", "|---|---:|---:|---:|---:|"]
+    for method, runs in t.items():
+        r = runs[0]
         file = "(the model)" if method == "full" else _size(r["file_bytes"])
-        rows.append(f"| {NAMES.get(method, method)} | {r['trainable']:,} | {_pct(r['accuracy'])} | "
-                    f"{_pct(b[method]['accuracy']) if method in b else '–'} | {file} |")
+        if method == "prefix" and r["file_bytes"] and r["file_bytes"] > 8 * stored_params(r):  # saved before folding
+            file = f"{file} with its MLP; ≈ {_size(4 * stored_params(r))} folded"
+        rows.append(f"| {NAMES.get(method, method)} | {r['trainable']:,} | {_acc(runs)} | "
+                    f"{_acc(b[method]) if method in b else '–'} | {file} |")
     tb, bb = tweets["result"]["rows"][0], bbc["result"]["rows"][0]
     rows += ["", f"Budget: tweets {tb['steps']} steps × {tb['batch_size']}, test {tb['test_size']:,} tweets; BBC "
                  f"{bb['steps']} steps × {bb['batch_size']}, test {bb['test_size']} articles. Stored: tweets on "
@@ -68,14 +90,30 @@ def sweep() -> str:
     by_method: dict[str, list] = {}
     for r in record["result"]["rows"]:
         by_method.setdefault(r["method"], []).append(r)
-    rows = ["| method | size → test accuracy (trainable parameters) |", "|---|---|"]
+    from lesson_lib.plots import stored_params
+
+    rows = ["| method | size → test accuracy (parameters stored per task) |", "|---|---|"]
     for method, runs in by_method.items():
         runs.sort(key=lambda r: r["size"])
-        cells = " · ".join(f"{r['size']}: {_pct(r['accuracy'])} ({r['trainable']:,})" for r in runs)
+        cells = " · ".join(f"{r['size']}: {_pct(r['accuracy'])} ({stored_params(r):,})" for r in runs)
         rows.append(f"| {method} | {cells} |")
     r0 = record["result"]["rows"][0]
-    rows += ["", f"{r0['steps']} steps × {r0['batch_size']} per run, every layer, one seed. Stored on "
-                 f"{_provenance(record)}."]
+    rows += ["", f"{r0['steps']} steps × {r0['batch_size']} per run, every layer, one seed. Parameters stored: for "
+                 "the prefix, its folded keys and values (its MLP trains, then is dropped); for the others, what "
+                 f"trains. Stored on {_provenance(record)}."]
+    return "\n".join(rows)
+
+
+def fixed_alpha() -> str:
+    record, sweep_record = _load(STORED / "rank_fixed_alpha_tweets.json"), _load(STORED / "sweep_tweets.json")
+    if record is None or sweep_record is None:
+        return "_Not computed yet: `python -m lesson_lib precompute rank_fixed_alpha_tweets`._"
+    two_r = {r["size"]: r["accuracy"] for r in sweep_record["result"]["rows"] if r["method"] == "lora"}
+    rows = ["| LoRA rank r | α = 2r (α/r = 2) | α = 16 (α/r = 16/r) |", "|---:|---:|---:|"]
+    for r in sorted(record["result"]["rows"], key=lambda r: r["size"]):
+        other = _pct(two_r[r["size"]]) if r["size"] in two_r else "–"
+        rows.append(f"| {r['size']} | {other} | {_pct(r['accuracy'])} |")
+    rows += ["", f"One seed each. Stored on {_provenance(record)}."]
     return "\n".join(rows)
 
 
@@ -120,7 +158,7 @@ def notebooks() -> str:
     return "\n".join(rows)
 
 
-TABLES = {"compare": compare, "sweep": sweep, "cpu_mode": cpu_mode, "notebooks": notebooks}
+TABLES = {"compare": compare, "sweep": sweep, "fixed_alpha": fixed_alpha, "cpu_mode": cpu_mode, "notebooks": notebooks}
 
 
 def render(text: str) -> str:
