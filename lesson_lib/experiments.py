@@ -26,8 +26,8 @@ from .data import Task, load_task
 from .io import save_adapter
 from .metrics import count_params
 from .models import layers_of, load_base
-from .registry import METHODS as REGISTRY
 from .prefix import PrefixEncoder
+from .registry import METHODS as REGISTRY
 from .surgery import fold_prefix, freeze_base, inject
 from .train import evaluate, train
 

@@ -125,7 +125,7 @@ def preference_pairs(task: Task, preferred: str, part: str = "train", n: int = 2
 
 def rewards(model: nn.Module, texts: list[str]) -> torch.Tensor:
     """r(text) for each text: the model's single output (a model loaded with ``num_labels=1``)."""
-    return model(**make_batch(model, texts, n=len(texts))).logits[:, 0]
+    return model(**make_batch(model, texts)).logits[:, 0]
 
 
 def bradley_terry_loss(chosen: torch.Tensor, rejected: torch.Tensor) -> torch.Tensor:

@@ -66,3 +66,10 @@ def test_a_reward_model_learns_its_preferences_on_the_tiny_model():
     picks = instruct.best_of_n(model, ["a great happy day", "an awful sad day"] * 10, [1, 0] * 10, target=1, n=4,
                                trials=20)
     assert picks["best_of_n"] == picks["ceiling"] > picks["random"]  # it picks a happy text whenever there is one
+
+
+def test_a_batch_of_a_list_keeps_every_text():
+    model, _ = ll.load_base(tiny=True)
+    texts = [f"text {i}" for i in range(40)]
+    assert ll.batch(model, texts)["input_ids"].shape[0] == 40
+    assert ll.batch(model, texts, n=5)["input_ids"].shape[0] == 5
