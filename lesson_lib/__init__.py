@@ -9,7 +9,8 @@
 
 The names here are the ones a lesson types. Everything else lives in a submodule: ``ll.tasks`` (named
 tasks, switching), ``ll.surgery`` (gates, folding a prefix), ``ll.metrics``, ``ll.analysis``, ``ll.models``,
-``ll.fast``, ``ll.experiments``, ``ll.results``, ``ll.lecture``, ``ll.checks``; ``lesson_lib.registry``
+``ll.fast``, ``ll.experiments``, ``ll.results``, ``ll.lecture``, ``ll.checks`` and ``ll.exercises`` (the
+exercises' checkers: on random tensors, then your own layer trained inside MiniLM); ``lesson_lib.registry``
 has one row per method.
 """
 
@@ -17,6 +18,8 @@ from . import (
     analysis,
     checks,
     devices,
+    diagrams,
+    exercises,
     experiments,
     fast,
     io,
@@ -38,7 +41,7 @@ from .inputs import batch
 from .io import export_peft, load_adapter, save_adapter
 from .metrics import count_params
 from .models import load_base
-from .modes import mode, verdict
+from .modes import mode, summary, verdict
 from .owners import checksum
 from .projector import projector
 from .surgery import inject, merge, remove, unmerge
@@ -54,8 +57,8 @@ __all__ = [
     # merging, files, the frozen base
     "merge", "unmerge", "save_adapter", "load_adapter", "export_peft", "checksum",
     # running the model, modes and recipes
-    "batch", "logits", "latency", "mode", "FAST", "recipe", "verdict", "projector",
+    "batch", "logits", "latency", "mode", "FAST", "recipe", "verdict", "summary", "projector",
     # submodules
-    "analysis", "checks", "devices", "experiments", "fast", "io", "lecture", "metrics", "models", "modes",
-    "paper", "registry", "results", "surgery", "tasks", "__version__",
+    "analysis", "checks", "devices", "diagrams", "exercises", "experiments", "fast", "io", "lecture", "metrics",
+    "models", "modes", "paper", "registry", "results", "surgery", "tasks", "__version__",
 ]

@@ -230,3 +230,78 @@ def check_extend_mask(fn, strict: bool | None = None) -> CheckResult:
         return "P visible prefix columns in front; padding still masked"
 
     return _run("extend mask", check, strict)
+
+
+# --- counting and judging --------------------------------------------------------------------------------
+
+def check_lora_count(fn, strict: bool | None = None) -> CheckResult:
+    """``fn(d_model, r, n_layers, n_matrices)`` → LoRA's trainable parameters (square d × d matrices)."""
+    def check() -> str:
+        cases = {(12_288, 1, 96, 2): 4_718_592, (384, 8, 6, 2): 73_728, (1024, 4, 24, 4): 786_432}
+        for args, want in cases.items():
+            got = fn(*args)
+            if got == want:
+                continue
+            d, r, n_layers, n_matrices = args
+            if got == want // 2:
+                raise _Fail(f"{got:,} for {args} is half the answer: each matrix gets two factors, A (r × d) and "
+                            "B (d × r)")
+            if got == want // n_layers:
+                raise _Fail(f"{got:,} for {args}: that is one layer; every layer has its own matrices")
+            if got == n_layers * n_matrices * d * d:
+                raise _Fail(f"{got:,} for {args} is the size of the full matrices: LoRA trains B·A, not W")
+            raise _Fail(f"for d = {d}, r = {r}, {n_layers} layers, {n_matrices} matrices per layer: expected "
+                        f"{want:,}, got {got:,}")
+        return "2 · d · r per matrix, times matrices per layer, times layers (GPT-3, r = 1 on q and v: 4,718,592)"
+
+    return _run("LoRA parameter count", check, strict)
+
+
+def check_verdict(fn, strict: bool | None = None) -> CheckResult:
+    """``fn(a, b)`` (two lists of accuracies, one per seed) → "a", "b" or "tie", as ``metrics.seed_verdict``."""
+    def check() -> str:
+        cases = [([0.80, 0.82, 0.81], [0.75, 0.76, 0.74], "a", "a clear gap, larger than both spreads"),
+                 ([0.70, 0.71], [0.80, 0.79], "b", "b better by far more than the spreads"),
+                 ([0.88, 0.86, 0.90], [0.87, 0.85, 0.86], "tie", "means 0.880 and 0.860: a gap of 0.020, and "
+                  "seed alone moved a by 0.04"),
+                 ([0.89], [0.85], "tie", "one seed each: no spread to compare with, so no winner"),
+                 ([0.90, 0.70], [0.80, 0.81], "tie", "a's seeds range over 0.20")]
+        for a, b, want, why in cases:
+            got = fn(a, b)
+            if got != want:
+                raise _Fail(f"verdict({a}, {b}) should be {want!r} ({why}), got {got!r}")
+        return "a winner only when the gap between the means is larger than the seeds' spread"
+
+    return _run("verdict over seeds", check, strict)
+
+
+# --- predict, then run -----------------------------------------------------------------------------------
+
+def reveal(guess, measured, what: str, why: str = "", close: float = 0.1) -> str:
+    """Print the student's guess beside the measured answer (a predict-then-run question), and return the verdict.
+
+    Numbers: "right" within ``close`` (relative), else how far off and in which direction. Choices ("a", "b", …):
+    right or wrong. No guess (None): the answer is shown anyway, with a nudge to guess first next time. In quick
+    mode the explanation is replaced by a note that the measurement means nothing.
+    """
+    shown = f"{measured:,}" if isinstance(measured, int) else (f"{measured:.4g}" if isinstance(measured, float)
+                                                               else str(measured))
+    if guess is None or guess is Ellipsis:
+        verdict = "no guess"
+        line = f"📏 {what}: {shown} (you did not write a guess: guessing first is what makes it stick)"
+    elif isinstance(measured, (int, float)) and isinstance(guess, (int, float)) and not isinstance(guess, bool):
+        ratio = guess / measured if measured else float("inf") if guess else 1.0
+        verdict = "right" if abs(ratio - 1) <= close else ("too high" if ratio > 1 else "too low")
+        detail = "" if verdict == "right" else f" (your guess is {ratio:.2g}× the answer)"
+        icon = "✅" if verdict == "right" else "🤔"
+        line = f"{icon} {what}: measured {shown}; you guessed {guess:,}: {verdict}{detail}"
+    else:
+        verdict = "right" if str(guess).strip().lower() == str(measured).strip().lower() else "wrong"
+        line = (f"{'✅' if verdict == 'right' else '🤔'} {what}: the answer is {shown}; you guessed {guess}"
+                f"{'' if verdict == 'right' else ' — not quite'}")
+    from .modes import QUICK_NOTE, is_quick
+
+    if is_quick():  # the measurement comes from a few steps: show it, but explain nothing with it
+        why = f"(quick mode: {QUICK_NOTE})"
+    print(line + (f"\n   Why: {why}" if why else ""))
+    return verdict

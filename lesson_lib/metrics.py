@@ -104,6 +104,31 @@ def noise_band(accuracy: float, n: int) -> float:
     return 2 * (2 * accuracy * (1 - accuracy) / n) ** 0.5
 
 
+def seed_summary(accuracies: list[float]) -> dict:
+    """Several seeds of one run: their mean, lowest, highest and spread (highest − lowest)."""
+    if not accuracies:
+        raise ValueError("seed_summary needs at least one accuracy")
+    lo, hi = min(accuracies), max(accuracies)
+    return {"mean": sum(accuracies) / len(accuracies), "low": lo, "high": hi, "spread": hi - lo,
+            "seeds": len(accuracies)}
+
+
+def seed_verdict(a: list[float], b: list[float]) -> str:
+    """"a", "b" or "tie": which of two methods is better, judged over several seeds each.
+
+    A method wins only when its mean beats the other's by more than the larger of the two spreads (the distance
+    a seed alone moved either method); anything closer is a tie. With fewer than two seeds on either side there
+    is no spread to compare with, so it is a tie too: one run per method cannot name a winner.
+    """
+    if len(a) < 2 or len(b) < 2:
+        return "tie"
+    sa, sb = seed_summary(a), seed_summary(b)
+    gap = sa["mean"] - sb["mean"]
+    if abs(gap) <= max(sa["spread"], sb["spread"]):
+        return "tie"
+    return "a" if gap > 0 else "b"
+
+
 def spec_of(model: nn.Module) -> ArchSpec:
     """The ArchSpec (layers, widths, labels) of a loaded model."""
     return spec_from_hf_config(model.config)

@@ -60,6 +60,16 @@ def describe() -> str:
     }[mode()]
 
 
+def summary(*points: str) -> None:
+    """The end of a notebook: "What you saw", one bullet per point, each with the number measured above.
+
+    In quick mode the numbers come from a few steps, so it says so instead of summing them up."""
+    if is_quick():
+        print(f"(no summary: {QUICK_NOTE})")
+        return
+    print("What you saw:\n" + "\n".join(f"  • {p}" for p in points))
+
+
 def verdict(text: str) -> None:
     """Print a conclusion drawn from measurements; in quick mode print instead that there is none.
 

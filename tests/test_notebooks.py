@@ -38,16 +38,69 @@ def test_every_notebook_says_how_long_it_takes_on_cpu_and_on_a_gpu():
         assert "CPU mode" in notes[0] and "GPU, full mode" in notes[0] and "Quick mode" in notes[0], path.name
 
 
-def test_every_student_exercise_has_a_checker_and_a_solution():
-    for path in sorted((ROOT / "notebooks").glob("0[235]_*.ipynb")):
+def _sections(nb) -> list[list]:
+    """The cells from each "### Exercise" header up to the next header (or heading of any level 2–3)."""
+    out, current = [], None
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and re.match(r"#{2,3} ", cell.source):
+            current = [cell] if cell.source.startswith("### Exercise") else None
+            if current is not None:
+                out.append(current)
+        elif current is not None:
+            current.append(cell)
+    return out
+
+
+def test_every_student_exercise_has_a_checker_a_hint_and_a_solution():
+    for path in sorted((ROOT / "notebooks").glob("0[0-6]_*.ipynb")):
         student = nbformat.read(path, as_version=4)
         solution = nbformat.read(ROOT / "notebooks" / "solutions" / path.name, as_version=4)
-        headers = [c.source for c in student.cells if c.cell_type == "markdown" and c.source.startswith("### Exercise")]
+        sections = _sections(student)
         todos = [c.source for c in student.cells if c.cell_type == "code" and "# TODO" in c.source]
-        assert len(headers) >= 2 and len(todos) == len(headers), path.name
         assert all("raise NotImplementedError" in t for t in todos)
         assert not any("# TODO" in c.source for c in solution.cells if c.cell_type == "code")
-        assert sum("ll.checks.check_" in c.source for c in student.cells) >= len(headers)
+        for section in sections:
+            title = section[0].source.splitlines()[0]
+            sources = [c.source for c in section]
+            assert any("ll.checks.check_" in s or "ll.exercises.your_" in s for s in sources), f"{path.name}: {title}"
+            hints = [s for s in sources if s.startswith("<details><summary><b>Hint</b>")]
+            assert hints, f"{path.name}: {title} has no hint"
+        predicts = [c for c in student.cells if c.cell_type == "markdown" and c.source.startswith("**Predict first.**")]
+        assert len(sections) + len(predicts) >= 1, f"{path.name} has no exercise or question"
+        if path.name[:2] in ("02", "03", "05"):
+            assert len(sections) >= 2, path.name
+        for cell in predicts:  # each question is answered: a later code cell reveals the measurement
+            name = re.search(r"^(\w+) = None", student.cells[student.cells.index(cell) + 1].source).group(1)
+            assert any(f"reveal({name}," in c.source for c in student.cells if c.cell_type == "code"), name
+
+
+def test_every_notebook_ends_with_a_summary_of_what_was_measured():
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        last = [c for c in nb.cells if c.cell_type == "code"][-1]
+        assert "\nll.summary(" in "\n" + last.source, f"{path.name} does not end with ll.summary(...)"
+        assert last.source.count("f\"") >= 2, f"{path.name}: a summary states the numbers measured above"
+
+
+# numbers only the papers can give (scores, headline shares and sizes): they reach a notebook through ll.paper,
+# where each is written once with its source, never typed into a lesson
+PAPER_ONLY = ("73.4", "91.7", "73.8", "89.5", "80.4", "21.5", "1.88", "55.9", "63.1", "64.9", "70.1", "74.1",
+              "603.8", "76.1", "0.4 %", "3.6 %", "350 GB", "35 MB")
+
+
+def test_the_papers_numbers_come_from_ll_paper_not_typed_into_a_lesson():
+    from lesson_lib import paper
+
+    written = {str(v) for f in paper.FACTS.values() for v in f.values.values()} | \
+        {str(v) for t in paper.TABLES.values() for row in t.rows for v in row}
+    for number in PAPER_ONLY:
+        assert number.split()[0] in written, f"{number} is not in ll.paper"
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            for number in PAPER_ONLY:
+                assert not re.search(r"(?<![\d.])" + re.escape(number) + r"(?![\d])", cell.source), \
+                    f"{path.name} types the paper's {number}: print it from ll.paper instead"
 
 
 def _code(path: Path) -> list[tuple[int, ast.Module]]:

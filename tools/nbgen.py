@@ -34,6 +34,25 @@ class Exercise:
     solution: str
 
 
+def hint(text: str) -> nbformat.NotebookNode:
+    """A hint the student opens only if needed: a collapsed <details> block (JupyterLab and Colab fold it)."""
+    body = textwrap.dedent(text).strip()
+    summary = "<summary><b>Hint</b> (click to open)</summary>"
+    return nbformat.v4.new_markdown_cell(f"<details>{summary}\n\n{body}\n\n</details>")
+
+
+def predict(question: str, name: str = "guess", example: str = "...") -> list[nbformat.NotebookNode]:
+    """A predict-then-run question: the question, then a cell where the student writes a guess before the
+    next cell measures the answer (``ll.checks.reveal`` prints both)."""
+    return [md("**Predict first.** " + textwrap.dedent(question).strip()),
+            code(f"{name} = None  # write your guess here (e.g. {name} = {example}), then run this cell and the next")]
+
+
+def summary(points: list[str]) -> nbformat.NotebookNode:
+    """The closing "What you saw" cell: 3–5 bullets, each with its number."""
+    return md("## What you saw\n\n" + "\n".join(f"- {textwrap.dedent(p).strip()}" for p in points))
+
+
 def md(text: str) -> nbformat.NotebookNode:
     return nbformat.v4.new_markdown_cell(textwrap.dedent(text).strip())
 

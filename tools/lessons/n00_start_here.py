@@ -1,4 +1,4 @@
-from nbgen import code, md, setup_cell, timing_cell
+from nbgen import code, hint, md, predict, setup_cell, timing_cell
 
 CELLS = [
     md("""
@@ -95,9 +95,20 @@ CELLS = [
 
     The same budget of steps for both. We measure what a lecture needs: trainable parameters, the memory
     Adam needs for them (two extra numbers per trainable parameter), seconds per step, and test accuracy on
-    all 1,000 test tweets. Expect the head alone to train 770 parameters (0.003 % of the model) and to stay
-    far below the full fine-tune. In CPU mode the full fine-tune is not trained here (it updates every weight
-    of every layer): its row is the stored full-mode run.
+    all 1,000 test tweets. Expect the head alone to stay well above chance and well below the full
+    fine-tune, with a tiny share of the model's parameters. In CPU mode the full fine-tune is not trained here
+    (it updates every weight of every layer): its row is the stored full-mode run.
+    """),
+    *predict("""
+    The head is one linear layer from the model's 384-number sentence vector to the 2 classes. How many
+    parameters does it train? And what test accuracy will the frozen model with a trained head reach on the
+    tweets (chance is 50 %)? Write both guesses before you run the training cell.
+    """, name="guess_params", example="1000"),
+    code("guess_accuracy = None  # your guess as a fraction, e.g. 0.65"),
+    hint("""
+    A linear layer from n inputs to k outputs has n·k weights and k biases. For the accuracy: the model was
+    trained to put sentences with similar meaning close together, not to read sentiment. How much of
+    "positive or negative" do you think is already in its sentence vectors?
     """),
     code("""
     from lesson_lib.experiments import run_recipe
@@ -128,5 +139,29 @@ CELLS = [
     code("""
     gap = 100 * (rows["full"]["accuracy"] - rows["head"]["accuracy"])
     ll.verdict(f"Training every weight instead of the head alone gains {gap:.1f} points of test accuracy.")
+    """),
+    md("Now compare with your guesses:"),
+    code("""
+    ll.checks.reveal(guess_params, rows["head"]["trainable"], "parameters the head alone trains",
+                     "384 weights and 1 bias per class, 2 classes: 384·2 + 2 = 770");
+    ll.checks.reveal(guess_accuracy, round(rows["head"]["accuracy"], 3), "test accuracy of the head alone",
+                     "well above chance: the frozen sentence vectors already carry some sentiment, far from all");
+    """),
+    md("""
+    ### Question to think about
+
+    The full fine-tune trains about 30,000 times more parameters than the head. Is its accuracy gain worth
+    storing a whole new copy of the model for every task? What would you want instead? (Notebooks 02–05 give four
+    answers.)
+    """),
+    code("""
+    ll.summary(
+        f"all-MiniLM-L6-v2: {n_params:,} parameters, 6 layers, hidden size 384; the data: tweets "
+        f"(2 classes, {len(tweets.test):,} test tweets) and BBC News (5 topics, {len(bbc.test):,} test articles).",
+        f"Training only the head: {rows['head']['trainable']:,} parameters, {rows['head']['accuracy']:.1%} test accuracy.",
+        f"Training every weight: {rows['full']['trainable']:,} parameters, {rows['full']['accuracy']:.1%} "
+        f"({gap:+.1f} points), and {8 * rows['full']['trainable'] / 2**20:.0f} MB of Adam state.",
+        "The question for the rest of the course: how few parameters keep most of that gain?",
+    )
     """),
 ]

@@ -1,4 +1,4 @@
-from nbgen import code, md, setup_cell, timing_cell
+from nbgen import Exercise, code, hint, md, predict, setup_cell, timing_cell
 
 CELLS = [
     md("""
@@ -20,6 +20,43 @@ CELLS = [
     setup_cell("01 why efficient"),
     timing_cell("01_why_efficient", """
     Nothing is trained here: every cell takes seconds, in every mode.
+    """),
+    *predict("""
+    GPT-3 175B has 96 layers of width d = 12,288. LoRA with rank r = 4 on all four attention matrices
+    (query, key, value, output) of every layer: how many parameters does it train? Roughly: thousands,
+    millions or billions? Write a number.
+    """, name="guess_gpt3", example="1_000_000"),
+    md("""
+    ### Exercise 1.1 — count LoRA's parameters
+
+    Write `lora_param_count(d_model, r, n_layers, n_matrices)`: the number of parameters LoRA trains when it
+    adapts `n_matrices` square d_model × d_model matrices in each of `n_layers` layers with rank r. Then use it
+    to answer the question above.
+    """),
+    Exercise(
+        student="""
+        def lora_param_count(d_model: int, r: int, n_layers: int, n_matrices: int) -> int:
+            # TODO: the parameters of LoRA's two factors for one matrix, then for all matrices of all layers
+            raise NotImplementedError
+        """,
+        solution="""
+        def lora_param_count(d_model: int, r: int, n_layers: int, n_matrices: int) -> int:
+            per_matrix = r * d_model + d_model * r      # A is r × d, B is d × r
+            return per_matrix * n_matrices * n_layers
+        """,
+    ),
+    hint("""
+    LoRA replaces the update of one d × d matrix by the product B·A. What are the shapes of A and B when the
+    rank is r? Count both, then multiply by the number of adapted matrices.
+    """),
+    code("""
+    ll.checks.check_lora_count(lora_param_count)
+    try:
+        answer = lora_param_count(12_288, 4, 96, 4)
+    except NotImplementedError:
+        answer = 2 * 12_288 * 4 * 96 * 4  # the library's answer, until yours is written
+    ll.checks.reveal(guess_gpt3, answer, "LoRA r = 4 on q, k, v, o of GPT-3",
+                     "2·12,288·4 per matrix × 4 matrices × 96 layers: 37.7M, 0.02 % of 175 billion");
     """),
     md("""
     ## The calculator: parameters, Adam memory, checkpoint size
@@ -121,5 +158,24 @@ CELLS = [
     print(M.format_table4())
     lora_rows = [r for r in M.GPT3_TABLE4 if r.method == "LoRA"]
     assert [r.formula_params for r in lora_rows] == [4_718_592, 37_748_736]
+    """),
+    md("""
+    ### Question to think about
+
+    The paper's LoRA with 4.7M trainable parameters matched or beat full fine-tuning of all 175 billion on
+    WikiSQL and MNLI (the scores printed above). Fine-tuning can change *any* weight in any direction; LoRA can
+    only add a rank-1 or rank-2 update to two matrices per layer. What does it tell you about the change that
+    adapting to a new task needs? (Notebook 04 measures it.)
+    """),
+    code("""
+    ll.summary(
+        f"Full fine-tuning of GPT-3 trains {M.full_params(M.GPT3_175B):,} parameters; Adam alone needs "
+        f"{human(8 * M.full_params(M.GPT3_175B))} for them.",
+        f"LoRA r = 1 on query and value trains {lora_rows[0].formula_params:,} (0.0027 %) and r = 8 "
+        f"{lora_rows[1].formula_params:,}: the paper's 4.7M and 37.7M, reproduced from its formula.",
+        f"On MiniLM every count measured on the real model equals the formula; a LoRA task file is "
+        f"{human(lora_bytes)} against {human(full_bytes)} for a full copy ({full_bytes / lora_bytes:.0f}× smaller).",
+        f"The papers: {ll.paper.FACTS['lora_checkpoint']}.",
+    )
     """),
 ]

@@ -1,4 +1,4 @@
-from nbgen import Exercise, code, md, setup_cell, timing_cell
+from nbgen import Exercise, code, hint, md, predict, setup_cell, timing_cell
 
 CELLS = [
     md("""
@@ -17,11 +17,14 @@ CELLS = [
     The long cells train the sentiment adapters on the tweets and the topic adapters on BBC News. In CPU mode
     both go into the top two layers only (the four below are computed once per example and kept).
     """),
+    md("Where the adapters sit in one of MiniLM's six layers, with its shapes (grey: frozen; coloured: trained):"),
+    code("ll.diagrams.adapter()"),
     md("""
     ### Exercise 2.1 — build a bottleneck adapter
 
-    Two `nn.Linear` layers named `down` (d → m) and `up` (m → d), a GELU between them, and the residual.
-    Start `up` at zero so the adapter is exactly the identity before training (the model is unchanged at step 0).
+    Write the adapter of the formula above as a module with two linear layers named `down` and `up` (the checker
+    and the next exercise look for these names) and a GELU nonlinearity. Before training, the adapter must
+    change nothing: the model with adapters must give exactly the outputs of the model without them.
     """),
     Exercise(
         student="""
@@ -32,12 +35,12 @@ CELLS = [
         class BottleneckAdapter(nn.Module):
             def __init__(self, d: int, m: int):
                 super().__init__()
-                # TODO: self.down = a Linear from d to m; self.up = a Linear from m to d
-                # TODO: initialise self.up's weight and bias to zero (nn.init.zeros_)
+                # TODO: the two projections: down takes d numbers to m, up takes m numbers back to d
+                # TODO: choose the starting values so that the adapter returns h unchanged before training
                 raise NotImplementedError
 
             def forward(self, h):
-                # TODO: return h + up(gelu(down(h)))
+                # TODO: squeeze h to m numbers, apply the nonlinearity, expand back to d, and keep h itself too
                 raise NotImplementedError
         """,
         solution="""
@@ -57,6 +60,12 @@ CELLS = [
                 return h + self.up(F.gelu(self.down(h)))
         """,
     ),
+    hint("""
+    `nn.Linear(d, m)` maps d numbers to m. If the *up* projection starts with all weights and its bias at zero
+    (`nn.init.zeros_`), it outputs 0 whatever it receives, so `h + up(…)` is exactly `h`. Why not start *down*
+    at zero instead? (Then up would still add its bias, and no gradient would reach down's weights at first.)
+    The forward pass is one line: the residual `h +` the bottleneck.
+    """),
     code("ll.checks.check_adapter(BottleneckAdapter);"),
     md("""
     ### Exercise 2.2 — how many parameters?
@@ -67,7 +76,8 @@ CELLS = [
     Exercise(
         student="""
         def adapter_param_count(d: int, m: int, n_layers: int, placement: str = "houlsby") -> int:
-            # TODO: parameters of one adapter (weights and biases of down and up), times adapters per layer, times layers
+            # TODO: the parameters of one adapter (both projections, with their biases),
+            #       times the adapters in one layer (depends on the placement), times the layers
             raise NotImplementedError
         """,
         solution="""
@@ -77,7 +87,27 @@ CELLS = [
             return n_layers * per_layer * per_adapter
         """,
     ),
+    hint("""
+    A linear layer from d to m has d·m weights and m biases. Houlsby puts two adapters in each layer (after the
+    attention and after the feed-forward block), Pfeiffer one. For MiniLM (d = 384, 6 layers, m = 64, Houlsby)
+    you should get 595,200.
+    """),
     code("ll.checks.check_adapter_count(adapter_param_count);"),
+    md("""
+    ### Exercise 2.3 — your adapter inside MiniLM
+
+    A checker on random numbers is one thing; does your class also work inside a real model? The cell below
+    puts **your** `BottleneckAdapter` into MiniLM — after the attention output and after the feed-forward output
+    of the layers this notebook trains — and trains it on the tweets beside the library's adapter, starting
+    from the same numbers and seeing the same batches. If your class is right, the two runs agree step by
+    step. (In CPU mode this takes about a minute: two short trainings.)
+    """),
+    code("ll.exercises.your_adapter(BottleneckAdapter);"),
+    hint("""
+    If the check says the outputs change at init, look at what starts at zero. If it says the parameter counts
+    differ, check that your module holds exactly `down` and `up` (two `nn.Linear` with biases) and nothing else
+    trainable. If the runs drift apart, compare your forward with the formula at the top of this notebook.
+    """),
     md("""
     ## Adapters in MiniLM
 
@@ -143,7 +173,11 @@ CELLS = [
           f"{history.steps[-1]} steps, {history.seconds:.0f} s")
     print(f"stored full-mode run (every layer, {reference['steps']} steps): {reference['accuracy']:.1%}")
     """),
-    md("**The base model is untouched**: its fingerprint (a hash of every frozen weight) is the same as before."),
+    md("""
+    **The base model is untouched.** `ll.checksum` reads every frozen weight and boils it down to one short
+    string, its *fingerprint*: if a single number in the base changed, the fingerprint would change too. It is
+    the same as before training:
+    """),
     code("""
     print("base fingerprint before:", fingerprint, " after:", ll.checksum(model))
     assert ll.checksum(model) == fingerprint
@@ -172,6 +206,11 @@ CELLS = [
     print(f"topic test accuracy {topic['accuracy']:.1%} on {topic['n']} articles (chance {1 / bbc.num_labels:.0%}); "
           f"stored full-mode run: {ll.results.stored_row('compare_bbc', 'adapter')['accuracy']:.1%}")
     """),
+    *predict("""
+    The model has just learned BBC topics with a second set of adapters. When you switch back to the sentiment
+    task, its test accuracy will be: (a) a little lower — training on topics made the model forget some
+    sentiment; (b) exactly the same as before; (c) a little higher — the topics taught it more English.
+    """, name="guess_switch", example='"a"'),
     md("""
     Switch back to the sentiment task and measure it again. The comparison runs in full precision
     (`amp=False`): on a GPU, evaluation normally uses 16-bit arithmetic, which is faster but rounds a little,
@@ -182,6 +221,9 @@ CELLS = [
     again = ll.evaluate(model, tweets.test, amp=False)
     print(f"sentiment after switching back: {again['accuracy']:.1%} (was {sentiment['accuracy']:.1%})")
     assert again["accuracy"] == sentiment["accuracy"] and ll.checksum(model) == fingerprint
+    ll.checks.reveal(guess_switch, "b", "sentiment accuracy after training the topic task",
+                     "the topic run trained only its own adapters and head; the frozen base and the sentiment "
+                     "adapters were never touched, so nothing could be forgotten");
 
     tmp = pathlib.Path(tempfile.mkdtemp())
     size_sentiment = ll.save_adapter(model, tmp / "sentiment.safetensors")
@@ -211,5 +253,25 @@ CELLS = [
     code("""
     board = widgets.switchboard(model, tasks={"default": tweets, "topic": bbc})
     board
+    """),
+    md("""
+    ### Question to think about
+
+    Your two task files together are a few megabytes, and the base never changed. Suppose a third team wants
+    the same model to detect spam. What do they need from you, and what must they never touch? What would they
+    need if you had fine-tuned the whole model for each task instead?
+    """),
+    code("""
+    ll.summary(
+        f"An adapter layer is h + up(σ(down(h))); with up at zero the model is unchanged at step 0 (checked: {unchanged}).",
+        f"Adapters with m = 64 where this notebook trains them: {measured:,} trainable parameters, equal to the "
+        f"formula; sentiment test accuracy {sentiment['accuracy']:.1%} (stored full-mode run, every layer: "
+        f"{reference['accuracy']:.1%}).",
+        f"A second task on the same frozen base: BBC topics at {topic['accuracy']:.1%}; switching back gives the "
+        f"sentiment accuracy exactly again, and the base fingerprint never changed.",
+        f"One small file per task: {size_sentiment / 2**20:.2f} MB and {size_topic / 2**20:.2f} MB against "
+        f"{size_model / 2**20:.1f} MB for the whole model.",
+        f"The paper: {ll.paper.FACTS['houlsby_glue']}.",
+    )
     """),
 ]

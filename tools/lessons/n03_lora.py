@@ -1,4 +1,4 @@
-from nbgen import Exercise, code, md, setup_cell, timing_cell
+from nbgen import Exercise, code, hint, md, predict, setup_cell, timing_cell
 
 CELLS = [
     md("""
@@ -16,6 +16,8 @@ CELLS = [
     timing_cell("03_lora", """
     The long cell trains LoRA on the tweets; in CPU mode in the top two layers only.
     """),
+    md("LoRA on one of MiniLM's 384 × 384 attention matrices: the frozen W, the trained side branch, and the merge:"),
+    code("ll.diagrams.lora(r=8, alpha=16)"),
     md("""
     ## Why low rank? A small matrix demo
 
@@ -37,8 +39,9 @@ CELLS = [
     md("""
     ### Exercise 3.1 — build a LoRA layer
 
-    Wrap a frozen `nn.Linear`: freeze its weight, create `lora_A` (r × in, random) and `lora_B` (out × r, zeros)
-    as `nn.Parameter`s, and return $Wx + b + \\frac{\\alpha}{r} B A x$.
+    Wrap a frozen `nn.Linear` so that it computes the formula above. Name the two trained factors `lora_A`
+    and `lora_B` (the checkers look for them). Three things matter: W must not train, the layer must give
+    exactly the frozen layer's output before training, and the update is scaled by α/r.
     """),
     Exercise(
         student="""
@@ -49,14 +52,15 @@ CELLS = [
             def __init__(self, base: nn.Linear, r: int, alpha: float):
                 super().__init__()
                 self.base = base
-                # TODO: freeze base.weight (requires_grad_(False))
-                # TODO: self.lora_A = nn.Parameter(...) of shape (r, base.in_features), kaiming-uniform initialised
-                # TODO: self.lora_B = nn.Parameter(...) of shape (base.out_features, r), zeros
-                # TODO: self.scaling = alpha / r
+                # TODO: make sure the frozen W does not train
+                # TODO: the two trained factors, with the shapes of the formula; one starts random, one at zero
+                #       (which one must be zero so that the layer starts as the frozen layer?)
+                # TODO: remember the scale of the update
                 raise NotImplementedError
 
             def forward(self, x):
-                # TODO: base(x) + scaling * (x @ A^T @ B^T)
+                # TODO: the frozen layer's output plus the scaled low-rank update applied to x
+                #       (x has shape (..., in_features): apply A first, then B, never build the d × d matrix)
                 raise NotImplementedError
         """,
         solution="""
@@ -77,7 +81,40 @@ CELLS = [
                 return self.base(x) + self.scaling * (x @ self.lora_A.T @ self.lora_B.T)
         """,
     ),
+    hint("""
+    `base.weight.requires_grad_(False)` freezes W. A is (r, in_features), B is (out_features, r): then B·A has
+    W's shape. Start A random (`nn.init.kaiming_uniform_(…, a=math.sqrt(5))`, as PEFT does) and B at zero, so
+    B·A = 0 at first. In `forward`, `x @ self.lora_A.T` gives (…, r) numbers, then `@ self.lora_B.T` gives
+    (…, out_features); multiply by α/r and add `self.base(x)`.
+    """),
     code("ll.checks.check_lora_layer(MyLoRALinear);"),
+    *predict("""
+    LoRA starts B at zero and A random. What if you did it the other way round — A at zero and B random?
+    (a) the outputs change at init; (b) the outputs are unchanged at init and training works; (c) the outputs
+    are unchanged at init but nothing ever trains. And what if both start at zero? Write your answer for the
+    swap (a, b or c).
+    """, name="guess_swap", example='"a"'),
+    code("""
+    from torch import nn
+    torch.manual_seed(0)
+    layer = nn.Linear(8, 8)
+    x = torch.randn(4, 8)
+    from lesson_lib.lora import LoRALinear
+    for a_zero, b_zero in ((False, True), (True, False), (True, True)):
+        lora = LoRALinear(nn.Linear(8, 8), r=2, alpha=4)
+        lora.base.load_state_dict(layer.state_dict())
+        with torch.no_grad():
+            lora.lora_A.copy_(torch.zeros_like(lora.lora_A) if a_zero else torch.randn_like(lora.lora_A))
+            lora.lora_B.copy_(torch.zeros_like(lora.lora_B) if b_zero else torch.randn_like(lora.lora_B))
+        same = torch.equal(lora(x), layer(x))
+        lora(x).pow(2).sum().backward()   # any loss: which factor gets a gradient at the first step?
+        print(f"A {'zero  ' if a_zero else 'random'} B {'zero  ' if b_zero else 'random'}: outputs unchanged at init "
+              f"{same} | gradient on A {lora.lora_A.grad.abs().sum():.3f}, on B {lora.lora_B.grad.abs().sum():.3f}")
+    ll.checks.reveal(guess_swap, "b", "A at zero and B random",
+                     "B·0 = 0, so the outputs are unchanged; the gradient reaches A (through B) and training starts "
+                     "there. Both at zero: each factor's gradient goes through the other, which is zero, so neither "
+                     "ever moves. One of the two must start random.");
+    """),
     md("""
     ### Exercise 3.2 — merge the update into the weight
 
@@ -94,7 +131,25 @@ CELLS = [
             return W + (alpha / r) * B @ A
         """,
     ),
+    hint("""
+    `B @ A` has W's shape. Multiply by α/r and add W. `W + …` makes a new tensor; `W += …` would change W
+    in place, which the checker catches.
+    """),
     code("ll.checks.check_merge(merge_weight);"),
+    md("""
+    ### Exercise 3.3 — your LoRA layer inside MiniLM
+
+    The cell below puts **your** `MyLoRALinear` on the query and value matrices of the layers this notebook
+    trains and trains MiniLM on the tweets, beside the library's LoRA, starting from the same A and B and seeing
+    the same batches. If your layer is right, both runs give the same losses step after step and the same
+    accuracy. (In CPU mode about a minute: two short trainings.)
+    """),
+    code("ll.exercises.your_lora(MyLoRALinear, r=8, alpha=16);"),
+    hint("""
+    The checker on random tensors passed but this one fails? Inside MiniLM the input x has three dimensions
+    (batch, tokens, 384), not two: `x @ A.T` works for both, `torch.mm` only for two. If the trainable counts
+    differ, something besides A and B trains (the bias of W?).
+    """),
     md("""
     ## LoRA in MiniLM: query and value, r = 8
 
@@ -222,5 +277,87 @@ CELLS = [
             ours, theirs = ll.logits(model, batch), ll.logits(peft_model, batch)
         print(f"max |ours − PEFT| = {(ours - theirs).abs().max():.2e} (fp32; allowed 1e-5)")
         assert torch.allclose(ours, theirs, atol=1e-5)
+    """),
+    md("""
+    ## LoRA beside full fine-tuning
+
+    The same budget, every layer: the stored full-mode comparison on both tasks. The test sets differ in size
+    (1,000 tweets, 300 articles), so the noise band differs too: a gap inside it is a tie.
+    """),
+    code("""
+    for task_name in ("tweets", "bbc"):
+        rows = {r["method"]: r for r in ll.results.load(f"compare_{task_name}")["result"]["rows"] if r["seed"] == 0}
+        lora, full = rows["lora"], rows["full"]
+        gap = full["accuracy"] - lora["accuracy"]
+        noise = ll.metrics.noise_band(full["accuracy"], full["test_size"])
+        print(f"{task_name:6s}: LoRA r = 8 {lora['accuracy']:.1%} with {lora['trainable']:,} parameters | full "
+              f"{full['accuracy']:.1%} with {full['trainable']:,} | gap {100 * gap:+.1f} points (noise ±{100 * noise:.1f})")
+    """),
+    md("""
+    On the tweets LoRA is within the noise of full fine-tuning. On BBC News the gap is larger. Three
+    explanations are possible, and this course has not separated them:
+
+    - **budget:** BBC gets 100 steps of 16 articles; LoRA's updates start at zero and may simply need longer;
+    - **where:** LoRA adapts only query and value; a topic may need the feed-forward layers, which adapters
+      and full fine-tuning reach (the stored adapters come closer to full fine-tuning on BBC: notebook 06);
+    - **rank:** the LoRA paper itself warns (Table 6, footnote) that a small r is not expected to suit every
+      task.
+
+    **Try it:** in the live panel above, give LoRA the BBC task with more steps, or add `"intermediate"` and
+    `"output"` to its targets. Which explanation does your run support?
+    """),
+    md("""
+    ## Why would a low-rank update be enough?
+
+    Fine-tuning can move any weight in any direction, yet a rank-8 update matches it on the tweets. The LoRA
+    authors build on the finding that adapting a pre-trained model has a low *intrinsic dimension*: a small
+    number of well-chosen directions in weight space carry the change (Li et al. 2018; Aghajanyan et al. 2020).
+    The test below separates "a small change" from "the right small change": we replace each learned update
+    ΔW by a **random** matrix of the same rank and the same size (Frobenius norm), and by nothing at all.
+    Expect: the random update does not give the learned one's accuracy; what LoRA learns is a *direction*.
+    """),
+    code("""
+    import copy
+    def with_update(kind):
+        m = copy.deepcopy(model)
+        gen = torch.Generator().manual_seed(0)
+        for layer in ll.analysis.lora_layers(m).values():
+            with torch.no_grad():
+                if kind == "none":
+                    layer.lora_B.zero_()
+                elif kind == "random":
+                    learned = layer.delta_weight().norm()
+                    A = torch.randn(layer.lora_A.shape, generator=gen).to(layer.lora_A)
+                    B = torch.randn(layer.lora_B.shape, generator=gen).to(layer.lora_B)
+                    layer.lora_A.copy_(A)
+                    layer.lora_B.copy_(B * learned / (layer.scaling * (B @ A)).norm())
+        return ll.evaluate(m, tweets.test)["accuracy"]
+
+    updates = {"learned ΔW": lora_acc, "random ΔW, same rank and size": with_update("random"),
+               "no ΔW (the trained head alone)": with_update("none")}
+    for what, acc in updates.items():
+        print(f"{what:32s} test accuracy {acc:.1%}")
+    ll.verdict("The learned update beats a random one of the same rank and size by "
+               f"{100 * (updates['learned ΔW'] - updates['random ΔW, same rank and size']):.1f} points: "
+               "its direction, not its size, does the work.")
+    """),
+    md("""
+    ### Question to think about
+
+    The random update has exactly as many numbers and the same size as the learned one. Why can it not help,
+    and why might it even hurt? What would you expect if you gave the random update rank 64 instead of 8?
+    """),
+    code("""
+    ll.summary(
+        f"LoRA's update B·A has rank at most r and costs 2·d·r numbers per matrix (r = 8, d = 384: {2 * 384 * 8:,} "
+        f"instead of {384 * 384:,}).",
+        f"LoRA r = 8 on query and value here: test accuracy {lora_acc:.1%} "
+        f"(stored full-mode run, every layer: {reference['accuracy']:.1%}).",
+        f"A random update of the same rank and size gives {updates['random ΔW, same rank and size']:.1%}: the "
+        "direction learned is what matters.",
+        f"Merged, LoRA costs nothing at inference ({ms['merged'] / ms['base']:.2f}× the base model's time here), and "
+        f"merged and unmerged logits agree to {diff:.0e}.",
+        f"The paper: {ll.paper.FACTS['lora_gpt3_table4']}.",
+    )
     """),
 ]

@@ -1,4 +1,4 @@
-from nbgen import code, md, setup_cell, timing_cell
+from nbgen import code, hint, md, predict, setup_cell, timing_cell
 
 CELLS = [
     md("""
@@ -44,8 +44,16 @@ CELLS = [
     md("""
     ## The singular values of ΔW
 
-    For every adapted matrix: its numerical rank, effective rank (a smooth count of the directions in use),
-    and the share of $\\|\\Delta W\\|_F^2$ in the top-k singular directions. Expect the r = 64 updates to put most
+    **Directions and their strengths.** Any matrix can be written as a sum of rank-1 pieces,
+    $\\Delta W = \\sum_i \\sigma_i u_i v_i^\\top$ with $\\sigma_1 \\ge \\sigma_2 \\ge \\dots \\ge 0$ (the singular value
+    decomposition). Each piece reads the input along one direction $v_i$, writes to the output along $u_i$,
+    with strength $\\sigma_i$ (a singular value). The **rank** is how many $\\sigma_i$ are not zero. The **energy
+    at k** is the share $\\sum_{i \\le k} \\sigma_i^2 / \\sum_i \\sigma_i^2$ that the k strongest pieces hold (the
+    squared size of a matrix, its Frobenius norm $\\|\\Delta W\\|_F^2$, is the sum of all $\\sigma_i^2$). The
+    **effective rank** is a smooth count of the pieces in use: n equal strengths give n, one dominant piece
+    gives about 1.
+
+    For every adapted matrix: its numerical rank, effective rank, and the energy in the top-k directions. Expect the r = 64 updates to put most
     of their energy in a handful of directions.
     """),
     code("""
@@ -65,6 +73,14 @@ CELLS = [
     its best rank-k approximation (the top k singular directions: no rank-k matrix is closer) and evaluate on
     the whole test set. Rank 0 removes the update and leaves the base model with its trained head.
     """),
+    *predict("""
+    Truncate every ΔW of the r = 64 model to rank 1: keep one direction out of 64 in each matrix. How many
+    points of test accuracy will it lose? (a) more than 10; (b) between 2 and 10; (c) fewer than 2.
+    """, name="guess_rank1", example='"b"'),
+    hint("""
+    Look at the table above: what share of each update's energy sits in its first direction (energy@1)?
+    A direction with little energy can still matter for the decision — that is what the measurement tests.
+    """),
     code("""
     ks = (0, 1, 64) if ll.FAST else (0, 1, 2, 4, 8, 64)
     by_rank = analysis.accuracy_by_rank(model64, tweets.test, ks=ks)
@@ -72,6 +88,9 @@ CELLS = [
         print(f"rank {k:2d}: test accuracy {acc:.1%}" + ("   (no update: base + trained head)" if k == 0 else ""))
     """),
     code("""
+    lost = 100 * (by_rank[64] - by_rank[1])
+    ll.checks.reveal(guess_rank1, "a" if lost > 10 else "b" if lost >= 2 else "c", "points lost at rank 1",
+                     f"rank 64: {by_rank[64]:.1%}, rank 1: {by_rank[1]:.1%}, a change of {-lost:+.1f} points");
     kept = by_rank[1] - by_rank[64]
     ll.verdict(f"Rank 1 keeps the accuracy of rank 64 to within {100 * abs(kept):.1f} points "
                f"({by_rank[1]:.1%} vs {by_rank[64]:.1%}); the update's first direction carries the adaptation."
@@ -96,6 +115,20 @@ CELLS = [
               f"median energy in the top 8 directions {top8:.1%}")
     print("LoRA r = 64, every layer, truncated to rank k: " +
           "  ".join(f"k={k}: {acc:.1%}" for k, acc in every["truncation_r64"].items()))
+    """),
+    *predict("""
+    In the every-layer run, LoRA r = 64 learned twelve updates (six layers × query and value). Which one has
+    the *lowest* effective rank — that is, needs the fewest directions? Write its name as the table prints it
+    (for example `"L0.query"`), then run the next cell.
+    """, name="guess_lowest", example='"L0.query"'),
+    code("""
+    spectra = runs["lora_r64"]["spectra"]
+    for row in spectra:
+        print(f"{row['name']:9s} effective rank {row['effective_rank']:5.1f}  " + "▇" * round(row["effective_rank"] / 2))
+    lowest = min(spectra, key=lambda row: row["effective_rank"])
+    ll.checks.reveal(guess_lowest, lowest["name"], "the update with the lowest effective rank",
+                     f"{lowest['name']}: {lowest['effective_rank']:.1f} directions in use out of 64. Where does it "
+                     "sit, and what does that layer's output feed? Think about why its change could be so simple.");
     """),
     md("""
     ## Subspace similarity between r = 8 and r = 64 (LoRA paper, §7.2)
@@ -146,5 +179,24 @@ CELLS = [
               f"{analysis.amplification_factor(dw, m.base.weight, r):.2f} "
               f"(LoRA in every layer, above: {every['runs'][f'lora_r{r}']['amplification'][short]:.2f})")
     print("The paper, for comparison:", ll.paper.FACTS["lora_amplification"])
+    """),
+    md("""
+    ### Question to think about
+
+    With r = 64, LoRA *could* use 64 directions per matrix; the measurements say it mostly uses a few. Why
+    would the optimiser not use all of them? And if a few directions suffice, why do r = 8 and r = 64 share only
+    their top direction and not their top eight?
+    """),
+    code("""
+    ll.summary(
+        f"LoRA r = 8 and r = 64 here: {ll.evaluate(model8, tweets.test)['accuracy']:.1%} and "
+        f"{ll.evaluate(model64, tweets.test)['accuracy']:.1%} test accuracy — the extra rank buys little.",
+        f"Truncating every r = 64 update to rank 1 gives {by_rank[1]:.1%}, to rank 0 (no update) {by_rank[0]:.1%}.",
+        f"Every layer (stored): the lowest effective rank is {lowest['name']} with {lowest['effective_rank']:.1f}; a full "
+        f"fine-tune's updates use far more directions (median {np.median([r['effective_rank'] for r in runs['full']['spectra']]):.0f}) "
+        "for about the same accuracy.",
+        f"φ between the r = 8 and r = 64 runs at i = j = 1: {grid[0, 0]:.2f} (random directions: about {1 / 384:.3f}).",
+        f"The paper: {ll.paper.FACTS['lora_subspace']}.",
+    )
     """),
 ]

@@ -1,4 +1,4 @@
-from nbgen import Exercise, code, md, setup_cell, timing_cell
+from nbgen import Exercise, code, hint, md, predict, setup_cell, timing_cell
 
 CELLS = [
     md("""
@@ -19,6 +19,8 @@ CELLS = [
     Prompt tuning is trained live in full mode; its vectors enter below the first layer, so nothing can be
     cached, and CPU mode shows its stored full-mode run.
     """),
+    md("How the prefix enters one attention layer of MiniLM (12 heads of 32 numbers), and where prompt tuning puts its vectors instead:"),
+    code("ll.diagrams.prefix(length=10)"),
     md("""
     ### Exercise 5.1 — extend the attention mask
 
@@ -30,7 +32,7 @@ CELLS = [
         import torch
 
         def extend_mask(mask, P):
-            # TODO: torch.cat of a (batch, P) block of ones and the mask, along the last dimension
+            # TODO: P "visible" columns for the prefix in front of the real tokens' columns (same dtype and device)
             raise NotImplementedError
         """,
         solution="""
@@ -40,6 +42,10 @@ CELLS = [
             return torch.cat([mask.new_ones(mask.shape[0], P), mask], dim=1)
         """,
     ),
+    hint("""
+    `mask.new_ones(batch, P)` makes ones of the mask's dtype on its device; `torch.cat([…, mask], dim=1)` puts
+    them in front along the token dimension.
+    """),
     code("ll.checks.check_extend_mask(extend_mask);"),
     md("""
     ### Exercise 5.2 — attention with a prefix
@@ -52,9 +58,11 @@ CELLS = [
         student="""
         def prefix_attention(q, k, v, prefix_k, prefix_v, mask):
             B = q.shape[0]
-            # TODO: k = cat([prefix_k expanded to (B, heads, P, d_head), k], dim=2); the same for v
-            # TODO: scores = q @ k^T / sqrt(d_head); mask out the keys whose extended mask is 0 (-inf)
-            # TODO: return softmax(scores) @ v
+            # TODO: the keys and values the queries may look at: the prefix's first, then the tokens' own
+            #       (the prefix has no batch dimension: every example shares it)
+            # TODO: scaled dot-product scores of every query against every key; keys that are padding must get
+            #       no attention at all (use your extend_mask)
+            # TODO: the attention-weighted sum of the values, for the T real tokens only
             raise NotImplementedError
         """,
         solution="""
@@ -68,7 +76,28 @@ CELLS = [
             return scores.softmax(-1) @ v
         """,
     ),
+    hint("""
+    `prefix_k.expand(B, -1, -1, -1)` gives it a batch dimension without copying; `torch.cat([…, k], dim=2)`
+    joins along the key positions. Scores: `q @ k.transpose(-1, -2) / d_head ** 0.5`, shape (B, H, T, P + T).
+    `scores.masked_fill(keep[:, None, None, :] == 0, float("-inf"))` removes padding keys, then
+    `scores.softmax(-1) @ v`. The queries stay the T real tokens: the output has T positions, not P + T.
+    """),
     code("ll.checks.check_prefix_attention(prefix_attention);"),
+    md("""
+    ### Exercise 5.3 — your prefix attention inside MiniLM
+
+    The cell below lets **your** `prefix_attention` compute the attention of the layers this notebook trains,
+    with a flat prefix of P = 10 learned keys and values per layer, and trains it on the tweets beside the
+    library's prefix layers (same prefix vectors to start, same batches; attention dropout off in both, since
+    your function has none). If your function is right, both runs agree step by step. (In CPU mode about a
+    minute.)
+    """),
+    code("ll.exercises.your_prefix_attention(prefix_attention, length=10);"),
+    hint("""
+    Inside MiniLM the mask has real padding (tweets of different lengths are batched together) and
+    `prefix_k` comes from the model's own P × 384 vectors split into 12 heads of 32. If the outputs differ at
+    init, check the order (prefix first), the scaling by √d_head, and that the prefix columns are visible.
+    """),
     md("""
     ## Prefix tuning in MiniLM
 
@@ -123,6 +152,10 @@ CELLS = [
     in full precision (`amp=False`: on a GPU, evaluation normally rounds to 16 bits, and the folded prefix
     would be rounded at another place than the MLP's output).
     """),
+    *predict("""
+    After folding, how many prefix numbers does the model keep (P = 10, in the layers this notebook trains:
+    the recipe above says which)? Each prefix layer keeps P key vectors and P value vectors of width 384.
+    """, name="guess_folded", example="10_000"),
     code("""
     # ll.train(model, tweets, cfg) — or, when this run was stored for a lecture, load it into `model` at once
     history = ll.lecture.train_or_load("prefix_p10_mlp_tweets", model, tweets, recipe.train_config(
@@ -138,6 +171,10 @@ CELLS = [
           f"folding the MLP away removed {removed:,} parameters, keeps {ll.count_params(model).by_method['prefix']:,} "
           f"prefix numbers, accuracy after folding {folded_acc:.1%}")
     assert folded_acc == prefix_acc
+    n_prefix_layers = len([m for m in model.modules() if isinstance(m, ll.prefix.PrefixAttention)])
+    ll.checks.reveal(guess_folded, ll.count_params(model).by_method["prefix"], "prefix numbers kept after folding",
+                     f"2 (keys and values) × P = 10 × 384 × {n_prefix_layers} layers; the MLP that produced them "
+                     f"({removed:,} parameters) is thrown away");
     """),
     md("""
     ### Why the MLP? The same learning rate, without it
@@ -197,5 +234,23 @@ CELLS = [
           f"(method {ll.count_params(model).trainable - head:>6,})  test accuracy {folded_acc:.1%}")
     print(f"{'prompt':16s} trainable {prompt['trainable']:>7,} (method {prompt['trainable'] - head:>6,})  "
           f"test accuracy {prompt['accuracy']:.1%}")
+    """),
+    md("""
+    ### Question to think about
+
+    Real tokens pay part of their attention to the prefix (the shares above), yet the prefix carries no word
+    of the input. What could the prefix keys and values be doing for the classifier? Why might a prefix help a
+    large model more than a small one (Lester et al.'s finding for prompt tuning)?
+    """),
+    code("""
+    ll.summary(
+        f"A prefix adds P keys and values to every attention layer it is in, not tokens: the sequence keeps its "
+        f"length and the mask gets P visible columns.",
+        f"Prefix P = 10 with its MLP: {prefix_acc:.1%} test accuracy here (stored full-mode run: "
+        f"{reference['accuracy']:.1%}); folded, it keeps {ll.count_params(model).by_method['prefix']:,} numbers "
+        f"and exactly the same accuracy ({folded_acc:.1%}).",
+        f"Without the MLP, at the same learning rate: {flat_acc:.1%}: the flat prefix needs much larger steps.",
+        f"Prompt tuning (input vectors only): {prompt['trainable'] - head:,} parameters, {prompt['accuracy']:.1%}.",
+    )
     """),
 ]
