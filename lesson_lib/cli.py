@@ -44,8 +44,7 @@ def precompute(names: list[str], seeds: list[int] | None = None, add: bool = Fal
     try:
         seeds = list(seeds or [0])
         for name in names or list(EXPERIMENTS):
-            command = f"python -m lesson_lib precompute {name}" + \
-                ("" if seeds == [0] else " --seeds " + " ".join(map(str, seeds))) + (" --add" if add else "")
+            command = f"python -m lesson_lib precompute {name}"  # save_seeds adds the seeds stored
             for i, seed in enumerate(seeds):  # each seed is stored as soon as it is done
                 print(f"{name}, seed {seed}: {EXPERIMENTS[name].about} …", flush=True)
                 start = time.perf_counter()

@@ -16,8 +16,6 @@ embedding (P × d) and an MLP that maps it to all layers' prefixes; training is 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -76,7 +74,7 @@ class PrefixAttention(Wrapper):
         self.last_attention: torch.Tensor | None = None
         # an exercise's own attention: fn(q, k, v, prefix_k, prefix_v, keep (B, T)) → (B, H, T, dh);
         # None: the library's (lesson_lib.exercises.your_prefix_attention puts a student's function here)
-        self.attend_fn: Callable | None = None
+        self.attend_fn = None
 
     def prefix_kv(self) -> torch.Tensor:
         """This layer's prefix, shape (2, P, d): keys in [0], values in [1]."""

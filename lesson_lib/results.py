@@ -92,6 +92,9 @@ def save_seeds(name: str, runs: list[tuple[int, dict, float]], command: str, add
                folder: Path | None = None) -> Path:
     """Store one experiment run with several seeds: ``runs`` is [(seed, result, seconds), …].
 
+    ``command`` is the base command (``python -m lesson_lib precompute NAME``); ``--seeds …`` with every seed
+    stored is added to it, so the provenance says how to recompute the whole record.
+
     Results with ``"rows"`` (comparisons, sweeps) are stored as one table whose rows carry their seed; with
     ``add=True`` the stored rows of the other seeds are kept. Provenance lists every seed and its seconds.
     Results without rows (one figure's data) are stored for one seed only."""
@@ -113,9 +116,12 @@ def save_seeds(name: str, runs: list[tuple[int, dict, float]], command: str, add
                                                          "seconds": old["provenance"]["seconds"],
                                                          "date": old["provenance"]["date"]}]
             per_seed = [r for r in before if r["seed"] not in seeds] + per_seed
-    out = save(name, result, sum(r["seconds"] for r in per_seed), seeds[0], command, folder)
+    every = sorted({r["seed"] for r in per_seed})
+    if every != [0]:  # how to recompute everything stored: the base command with every seed
+        command += " --seeds " + " ".join(map(str, every))
+    out = save(name, result, sum(r["seconds"] for r in per_seed), every[0], command, folder)
     record = json.loads(out.read_text())
-    record["provenance"]["seeds"] = sorted({r["seed"] for r in per_seed})
+    record["provenance"]["seeds"] = every
     record["provenance"]["seed"] = record["provenance"]["seeds"][0]
     record["provenance"]["runs"] = per_seed
     out.write_text(json.dumps(record, indent=1, default=float) + "\n")

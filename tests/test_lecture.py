@@ -133,24 +133,40 @@ def test_get_loads_stored_results_in_cpu_mode_and_computes_in_the_others(store, 
 def test_precompute_runs_the_named_experiments_in_full_mode(store, monkeypatch, capsys):
     seen = []
     monkeypatch.setitem(experiments.EXPERIMENTS, "tiny_demo", experiments.Experiment(
-        lambda mode: seen.append((mode, ll.mode())) or {"rows": [42]}, "a demo"))
+        lambda mode, seed=0: seen.append((mode, ll.mode(), seed)) or {"rows": [{"seed": seed, "x": 42}]}, "a demo"))
     monkeypatch.setenv("LESSON_FAST", "1")
     assert cli.main(["precompute", "tiny_demo"]) == 0
-    assert seen == [("full", "full")] and ll.mode() == "quick"  # LESSON_MODE is put back
+    assert seen == [("full", "full", 0)] and ll.mode() == "quick"  # LESSON_MODE is put back
     record = results.load("tiny_demo")
-    assert record["result"]["rows"] == [42] and record["provenance"]["mode"] == "full"
-    assert "tiny_demo:" in capsys.readouterr().out
+    assert record["result"]["rows"] == [{"seed": 0, "x": 42}] and record["provenance"]["mode"] == "full"
+    assert record["provenance"]["command"] == "python -m lesson_lib precompute tiny_demo"
+    assert "tiny_demo, seed 0:" in capsys.readouterr().out
+    # more seeds later, beside the stored one; the command then recomputes every seed stored
+    assert cli.main(["precompute", "tiny_demo", "--seeds", "1", "2", "--add"]) == 0
+    record = results.load("tiny_demo")
+    assert [r["seed"] for r in record["result"]["rows"]] == [0, 1, 2]
+    assert record["provenance"]["seeds"] == [0, 1, 2]
+    assert record["provenance"]["command"] == "python -m lesson_lib precompute tiny_demo --seeds 0 1 2"
     with pytest.raises(SystemExit, match="unknown experiment"):
         cli.main(["precompute", "nope"])
 
 
 def test_every_experiment_is_stored_with_its_provenance():
-    """What the notebooks show in CPU mode exists, was computed in full mode, and says how to recompute it."""
-    for name in experiments.EXPERIMENTS:
-        record = results.load(name)
-        p = record["provenance"]
-        assert p["mode"] == "full" and p["command"] == f"python -m lesson_lib precompute {name}", name
-        assert p["seconds"] > 0 and p["seed"] == 0 and p["device"] and p["date"]
+    """What the notebooks show in CPU mode exists, was computed in full mode, and says how to recompute it;
+    every stored result (some experiments wait for a GPU) carries the same provenance."""
+    import re
+    from pathlib import Path
+
+    sources = " ".join(p.read_text() for p in (Path(__file__).resolve().parents[1] / "tools" / "lessons").glob("n*.py"))
+    shown = set(re.findall(r"""(?:results\.get|results\.load|stored_row)\(f?["']([a-z_]+)["']""", sources))
+    shown |= {f"compare_{t}" for t in ("tweets", "bbc")}  # notebook 06 loads them with an f-string
+    assert shown <= set(experiments.EXPERIMENTS), shown - set(experiments.EXPERIMENTS)
+    stored = {p.stem for p in results.store_dir().glob("*.json")}
+    assert shown <= stored, f"a notebook shows {shown - stored}, which is not stored"
+    for name in stored:
+        p = results.load(name)["provenance"]
+        assert p["mode"] == "full" and p["command"].startswith(f"python -m lesson_lib precompute {name}"), name
+        assert p["seconds"] > 0 and p["seed"] == min(p.get("seeds") or [0]) and p["device"] and p["date"]
 
 
 def test_recipes_say_what_a_mode_trains_live_and_what_it_shows_stored():
