@@ -8,6 +8,7 @@ Skipped, with the reason, when Debian's chromium (``apt-get install chromium``) 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -142,6 +143,20 @@ def browser():
         ctx, page = _context(p, {"width": 1500, "height": 1400})
         yield page
         ctx.close()
+
+
+@contextlib.contextmanager
+def _on_screen(lab, screen: str, name: str):
+    """A page the size of ``screen`` (SCREENS) with notebook ``name`` opened and run; closed afterwards."""
+    base, token = lab
+    viewport, scale = SCREENS[screen]
+    with pw.sync_playwright() as p:
+        ctx, page = _context(p, viewport, scale)
+        try:
+            print(f"{screen}: run all cells {_open_and_run(page, base, token, name):.1f} s")
+            yield page
+        finally:
+            ctx.close()
 
 
 def _url(base: str, token: str, name: str) -> str:
@@ -337,34 +352,28 @@ def test_panels_are_readable_on_a_laptop_and_on_a_projector(lab, screen):
     """At 1400×900 and at 1280×720 zoomed to 125 % (projector mode on): nothing sticks out of the output area,
     each panel's status line (its answer) is within one screen of its first control, at most 15 tick labels
     on any axis, no warning in any output, and two runs with the same settings get different labels."""
-    base, token = lab
-    viewport, scale = SCREENS[screen]
-    with pw.sync_playwright() as p:
-        ctx, page = _context(p, viewport, scale)
-        try:
-            print(f"{screen}: run all cells {_open_and_run(page, base, token, f'panels_{screen}.ipynb'):.1f} s")
-            for n in (1, 2):  # the same run twice
-                page.locator(".lesson-live-training button", has_text="Train").click()
-                page.wait_for_function(f"() => document.querySelectorAll('.lesson-live-training .lesson-table tr')"
-                                       f".length > {n}", timeout=120_000)
-                page.wait_for_timeout(500)
-            rows = page.locator(".lesson-live-training .lesson-table tr").all_inner_texts()[1:]
-            labels = [r.split("\t")[0] for r in rows]
-            print(f"{screen}: runs {labels}")
-            assert len(labels) == 2 and len(set(labels)) == 2
-            layout = page.evaluate(LAYOUT)
-            print("screenshots:", *_shoot(page, f"{screen}", PANELS))
-            for panel in layout:
-                print(f"{screen} {panel['kind']}: output area {panel['areaWidth']:.0f} px, status "
-                      f"{panel['gap']:.0f} px from its control, tick labels per axis ≤ {panel['ticks']}")
-                assert not panel["wide"], f"{panel['kind']} sticks out of the output area: {panel['wide']}"
-                assert panel["gap"] <= viewport["height"], f"{panel['kind']}: the answer is a screen away"
-                assert all(n <= 15 for n in panel["ticks"]), f"{panel['kind']}: {panel['ticks']} tick labels"
-            outputs = " ".join(page.locator(".jp-OutputArea-output").all_inner_texts())
-            assert "Warning" not in outputs and "not JSON compliant" not in outputs
-            assert not _panel_errors(page) and not page.errors, (_panel_errors(page), page.errors)
-        finally:
-            ctx.close()
+    viewport = SCREENS[screen][0]
+    with _on_screen(lab, screen, f"panels_{screen}.ipynb") as page:
+        for n in (1, 2):  # the same run twice
+            page.locator(".lesson-live-training button", has_text="Train").click()
+            page.wait_for_function(f"() => document.querySelectorAll('.lesson-live-training .lesson-table tr')"
+                                   f".length > {n}", timeout=120_000)
+            page.wait_for_timeout(500)
+        rows = page.locator(".lesson-live-training .lesson-table tr").all_inner_texts()[1:]
+        labels = [r.split("\t")[0] for r in rows]
+        print(f"{screen}: runs {labels}")
+        assert len(labels) == 2 and len(set(labels)) == 2
+        layout = page.evaluate(LAYOUT)
+        print("screenshots:", *_shoot(page, f"{screen}", PANELS))
+        for panel in layout:
+            print(f"{screen} {panel['kind']}: output area {panel['areaWidth']:.0f} px, status "
+                  f"{panel['gap']:.0f} px from its control, tick labels per axis ≤ {panel['ticks']}")
+            assert not panel["wide"], f"{panel['kind']} sticks out of the output area: {panel['wide']}"
+            assert panel["gap"] <= viewport["height"], f"{panel['kind']}: the answer is a screen away"
+            assert all(n <= 15 for n in panel["ticks"]), f"{panel['kind']}: {panel['ticks']} tick labels"
+        outputs = " ".join(page.locator(".jp-OutputArea-output").all_inner_texts())
+        assert "Warning" not in outputs and "not JSON compliant" not in outputs
+        assert not _panel_errors(page) and not page.errors, (_panel_errors(page), page.errors)
 
 
 
@@ -381,29 +390,22 @@ PICTURES = """() => [...document.querySelectorAll('.jp-OutputArea-output svg')]
 def test_method_pictures_hints_and_answers_are_readable(lab, screen):
     """The four method pictures fit the output area and their smallest text is at least 11 px on screen; a hint
     stays folded until the student opens it; a predict-then-run answer shows the guess beside the measurement."""
-    base, token = lab
-    viewport, scale = SCREENS[screen]
-    with pw.sync_playwright() as p:
-        ctx, page = _context(p, viewport, scale)
-        try:
-            print(f"{screen}: run all cells {_open_and_run(page, base, token, f'lesson_cells_{screen}.ipynb'):.1f} s")
-            pictures = page.evaluate(PICTURES)
-            print(f"{screen}: pictures", [(round(x["width"]), round(x["smallest"], 1)) for x in pictures])
-            assert len(pictures) == 4
-            for picture in pictures:
-                assert picture["width"] <= picture["area"] + 1 and picture["texts"] > 10
-                assert picture["smallest"] >= 11, picture
-            hint = page.locator(".jp-RenderedMarkdown details", has_text="Hint")
-            inside = hint.locator("p", has_text="HIDDEN-HINT-TEXT")
-            assert hint.count() == 1 and not inside.is_visible()
-            hint.locator("summary").click()
-            assert inside.is_visible()
-            answer = " ".join(page.locator(".jp-OutputArea-output").all_inner_texts())
-            assert "measured 770; you guessed 1,000: too high" in answer
-            ARTIFACTS.mkdir(parents=True, exist_ok=True)
-            for i, svg in enumerate(page.locator(".jp-OutputArea-output svg").all()[:4]):
-                svg.scroll_into_view_if_needed()
-                page.screenshot(path=str(ARTIFACTS / f"lesson_cells_{screen}_{i}.png"))
-            assert not page.errors, page.errors
-        finally:
-            ctx.close()
+    with _on_screen(lab, screen, f"lesson_cells_{screen}.ipynb") as page:
+        pictures = page.evaluate(PICTURES)
+        print(f"{screen}: pictures", [(round(x["width"]), round(x["smallest"], 1)) for x in pictures])
+        assert len(pictures) == 4
+        for picture in pictures:
+            assert picture["width"] <= picture["area"] + 1 and picture["texts"] > 10
+            assert picture["smallest"] >= 11, picture
+        hint = page.locator(".jp-RenderedMarkdown details", has_text="Hint")
+        inside = hint.locator("p", has_text="HIDDEN-HINT-TEXT")
+        assert hint.count() == 1 and not inside.is_visible()
+        hint.locator("summary").click()
+        assert inside.is_visible()
+        answer = " ".join(page.locator(".jp-OutputArea-output").all_inner_texts())
+        assert "measured 770; you guessed 1,000: too high" in answer
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        for i, svg in enumerate(page.locator(".jp-OutputArea-output svg").all()[:4]):
+            svg.scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTIFACTS / f"lesson_cells_{screen}_{i}.png"))
+        assert not page.errors, page.errors
