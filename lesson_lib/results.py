@@ -141,10 +141,11 @@ def label(record: dict) -> str:
     """"stored: computed on … in full mode on <date> (<seconds> s, seed …) — recompute: <command>"."""
     p = record["provenance"]
     return (f"stored: computed on {p['device']} in {p['mode']} mode on {p['date'][:10]} "
-            f"({p['seconds']:,.0f} s, {_seeds_text(p)}) — recompute: {p['command']}")
+            f"({p['seconds']:,.0f} s, {seeds_text(p)}) — recompute: {p['command']}")
 
 
-def _seeds_text(p: dict) -> str:
+def seeds_text(p: dict) -> str:
+    """"seed 0" or "seeds 0, 1, 2": which seeds a stored record's provenance holds."""
     seeds = p.get("seeds") or [p["seed"]]
     return f"seed {seeds[0]}" if len(seeds) == 1 else "seeds " + ", ".join(map(str, seeds))
 

@@ -37,10 +37,10 @@ def _size(n: int | None) -> str:
 
 
 def _provenance(record: dict) -> str:
+    from lesson_lib.results import seeds_text
+
     p = record["provenance"]
-    seeds = p.get("seeds") or [p["seed"]]
-    which = f"seed {seeds[0]}" if len(seeds) == 1 else "seeds " + ", ".join(map(str, seeds))
-    return (f"{p['device']}, torch {p['torch']}, {p['date'][:10]}, {p['seconds'] / 60:.0f} min, {which}, "
+    return (f"{p['device']}, torch {p['torch']}, {p['date'][:10]}, {p['seconds'] / 60:.0f} min, {seeds_text(p)}, "
             f"`{p['command']}`")
 
 
