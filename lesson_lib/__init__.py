@@ -22,6 +22,7 @@ from . import (
     exercises,
     experiments,
     fast,
+    instruct,
     io,
     lecture,
     metrics,
@@ -59,6 +60,6 @@ __all__ = [
     # running the model, modes and recipes
     "batch", "logits", "latency", "mode", "FAST", "recipe", "verdict", "summary", "projector",
     # submodules
-    "analysis", "checks", "devices", "diagrams", "exercises", "experiments", "fast", "io", "lecture", "metrics",
-    "models", "modes", "paper", "registry", "results", "surgery", "tasks", "__version__",
+    "analysis", "checks", "devices", "diagrams", "exercises", "experiments", "fast", "instruct", "io",
+    "lecture", "metrics", "models", "modes", "paper", "registry", "results", "surgery", "tasks", "__version__",
 ]

@@ -8,6 +8,7 @@ solution notebooks, or ``LESSON_STRICT=1``) turns ❌ and ⏳ into an AssertionE
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
@@ -273,6 +274,69 @@ def check_verdict(fn, strict: bool | None = None) -> CheckResult:
         return "a winner only when the gap between the means is larger than the seeds' spread"
 
     return _run("verdict over seeds", check, strict)
+
+
+def check_bradley_terry(fn, strict: bool | None = None) -> CheckResult:
+    """``fn(chosen, rejected)`` (rewards of the preferred and the rejected texts) → −log σ(r⁺ − r⁻), averaged."""
+    def check() -> str:
+        g = torch.Generator().manual_seed(0)
+        chosen, rejected = torch.randn(16, generator=g), torch.randn(16, generator=g)
+        want = -F.logsigmoid(chosen - rejected).mean()
+        got = fn(chosen, rejected)
+        if not isinstance(got, torch.Tensor):
+            raise _Fail(f"return a tensor (the loss to call .backward() on), got {type(got).__name__}")
+        if got.dim() != 0:
+            raise _Fail(f"the loss should be one number, got shape {tuple(got.shape)}: average over the pairs")
+        if _close(got, -F.logsigmoid(rejected - chosen).mean()):
+            raise _Fail("the sign is flipped: this loss is small when the REJECTED text scores higher")
+        if _close(got, -F.logsigmoid(chosen - rejected).sum()):
+            raise _Fail("summed over the pairs: take the mean, so the step size does not grow with the batch")
+        if _close(got, (1 - torch.sigmoid(chosen - rejected)).mean()):
+            raise _Fail("1 − σ(r⁺ − r⁻) is the probability of the wrong order; the loss is its −log of σ")
+        if _close(got, -torch.log(torch.sigmoid(chosen)).mean() - torch.log(1 - torch.sigmoid(rejected)).mean()):
+            raise _Fail("that scores each text on its own (a classifier); Bradley–Terry compares the two: "
+                        "σ(r⁺ − r⁻)")
+        if not _close(got, want):
+            raise _Fail(f"got {float(got):.4f}, expected {float(want):.4f} = mean of −log σ(r⁺ − r⁻)")
+        same = fn(torch.zeros(4), torch.zeros(4))
+        if not _close(same, torch.tensor(math.log(2))):
+            raise _Fail(f"when the two rewards are equal the loss should be log 2 = 0.693, got {float(same):.4f}")
+        chosen.requires_grad_(True)
+        fn(chosen, rejected).backward()
+        if chosen.grad is None or not (chosen.grad <= 0).all():
+            raise _Fail("the gradient should push every preferred reward up (compute it with torch operations)")
+        return ("−log σ(r⁺ − r⁻), averaged: log 2 when the two scores are equal, near 0 when the preferred text "
+                "scores far higher")
+
+    return _run("Bradley–Terry loss", check, strict)
+
+
+def check_hide_held_out(fn, strict: bool | None = None) -> CheckResult:
+    """``fn(texts, labels, label_names, held_out)`` → (texts, labels) with no text of a held-out class left."""
+    def check() -> str:
+        names = ["business", "entertainment", "politics", "sports", "tech"]
+        labels = [i % 5 for i in range(50)]
+        texts = [f"{names[y]} article {i}" for i, y in enumerate(labels)]
+        got = fn(list(texts), list(labels), list(names), ["sports", "tech"])
+        if not (isinstance(got, tuple) and len(got) == 2):
+            raise _Fail("return two lists: (texts, labels)")
+        kept_texts, kept_labels = list(got[0]), list(got[1])
+        if len(kept_texts) != len(kept_labels):
+            raise _Fail(f"{len(kept_texts)} texts but {len(kept_labels)} labels: keep them in step")
+        left = sorted({names[y] for y in kept_labels} & {"sports", "tech"})
+        if left:
+            raise _Fail(f"texts of {', '.join(left)} are still there: a held-out class's texts must not appear in "
+                        "training at all, not even as a 'no' answer to another question")
+        if len(kept_texts) != 30:
+            raise _Fail(f"kept {len(kept_texts)} of the 30 texts of the other three classes: drop only the "
+                        "held-out ones")
+        if any(not t.startswith(names[y]) for t, y in zip(kept_texts, kept_labels)):
+            raise _Fail("a text and its label no longer match: filter the pairs together")
+        if fn(list(texts), list(labels), list(names), [])[0] != texts:
+            raise _Fail("with nothing held out, every text should stay, in its order")
+        return "only the classes the model may see in training are left"
+
+    return _run("held-out classes kept out", check, strict)
 
 
 # --- predict, then run -----------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-__all__ = ["Diagram", "Shapes", "shapes_of", "adapter", "lora", "prefix", "unipelt"]
+__all__ = ["Diagram", "Shapes", "shapes_of", "adapter", "lora", "prefix", "unipelt", "feedback"]
 
 WIDTH = 640  # every picture's width in SVG units (px when shown at full size)
 FONT = "Arial, Helvetica, 'Liberation Sans', 'DejaVu Sans', sans-serif"
@@ -572,4 +572,54 @@ def unipelt(model=None, r: int = 8, bottleneck: int = 64, length: int = 10) -> D
     c.text(320, 668, "g near 0 switches a branch off in that layer, g near 1 keeps it", size=13)
     c.legend(700, [("frozen", "frozen"), ("lora", "LoRA"), ("prefix", "prefix"), ("adapter", "adapter"),
                    ("gate", "gate"), ("plain", "no weights")], x=14)
+    return c.render()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# what comes after PEFT (lesson 07)
+
+
+def feedback() -> Diagram:
+    """Learning from human preferences (InstructGPT, Ouyang et al. 2022) in three steps, and lesson 07's part.
+
+    1. Supervised fine-tuning: people write good answers to prompts; the generator is fine-tuned on them.
+    2. A reward model: people compare two answers to the same prompt; a model r(text) is trained so that the
+       preferred one scores higher (the Bradley–Terry loss −log σ(r⁺ − r⁻)).
+    3. PPO: the generator writes answers, the reward model scores them, and reinforcement learning (PPO)
+       changes the generator to score higher, with a penalty for drifting far from step 1's model (KL).
+
+    Lesson 07 builds step 2 on MiniLM, with pairs taken from labels instead of people, and replaces step 3 by
+    best-of-n: it keeps the highest-scoring of n existing texts. Dashed boxes are not built in the lesson.
+    """
+    c = _Canvas(440, "Learning from preferences: three steps, and what lesson 07 builds",
+                "InstructGPT (Ouyang et al. 2022) · dashed: not built here")
+    xs, w, top, h = (16, 228, 440), 184, 80, 118
+    steps = [
+        (["1. fine-tuning (SFT)", "people write good", "answers to prompts;", "the generator learns", "to copy them"],
+         "plain", True),
+        (["2. reward model", "people compare two", "answers; r(text) learns", "to score the preferred", "one higher"],
+         "lora", False),
+        (["3. PPO", "the generator writes,", "r scores, PPO updates", "the generator (a KL", "penalty keeps it close)"],
+         "plain", True),
+    ]
+    for x, (lines, kind, dashed) in zip(xs, steps):
+        c.rect(x, top, w, h, kind, dashed=dashed)
+        for i, line in enumerate(lines):
+            c.text(x + w / 2, top + 26 + i * 21, line, size=15 if i == 0 else 13, bold=(i == 0))
+    for a, b in ((xs[0] + w, xs[1]), (xs[1] + w, xs[2])):
+        c.arrow((a, top + h / 2), (b, top + h / 2))
+    # the miniature, under the step it stands for
+    c.text(320, 240, "this lesson, in miniature (each under the step it stands for)", size=15, bold=True)
+    mini = [
+        (xs[0], ["part 1: instruction", "tuning (a cousin:", "yes/no, not writing)"], "lora"),
+        (xs[1], ["MiniLM + LoRA +", "a scalar head; pairs", "from labels, not people"], "lora"),
+        (xs[2], ["best-of-n: keep the", "highest-scoring of n", "existing tweets"], "plain"),
+    ]
+    for x, lines, kind in mini:
+        c.rect(x, 256, w, 84, kind)
+        for i, line in enumerate(lines):
+            c.text(x + w / 2, 282 + i * 21, line, size=13)
+    c.text(320, 372, "left out: text generation, human labellers, PPO and its KL penalty,", size=13, color=MUTED)
+    c.text(320, 392, "and reward hacking (a generator that learns to fool r)", size=13, color=MUTED)
+    c.legend(420, [("lora", "trained in this lesson"), ("plain", "nothing trained")], x=170)
     return c.render()

@@ -336,6 +336,12 @@ class Experiment:
     on_cpu: str = "stored"
 
 
+def _instruct():
+    from . import instruct  # lesson 07's module
+
+    return instruct
+
+
 TRUNCATION_RANKS = (0, 1, 2, 4, 8, 16, 32, 64)
 
 
@@ -398,6 +404,8 @@ EXPERIMENTS: dict[str, Experiment] = {
         f"LoRA over r with α fixed at {FIXED_ALPHA} (the paper's way), tweets"),
     "low_resource_tweets": Experiment(lambda mode, seed=0: low_resource("tweets", mode, seed),
                                       "few training examples (K = 100, 500, 1,000): single methods and UniPELT"),
+    "instruct_tasks": Experiment(lambda mode, seed=0: _instruct().tasks_sweep(mode, seed, progress=False),
+                                 "instruction tuning: held-out questions vs the number of training questions"),
     "delta_w_tweets": Experiment(lambda mode, seed=0: delta_w("tweets", mode, seed),
                                  "ΔW of LoRA r = 8, r = 64 and full fine-tuning: spectra, truncation, φ"),
 }

@@ -53,6 +53,16 @@ FACTS: dict[str, Fact] = {
         "similarity above 0.5; the others "
         "look like noise",
         "Hu et al. 2021, §7.2, Figure 3"),
+    "flan_unseen": Fact(
+        {"model_params_b": 137, "datasets": 60, "wins": 20, "tasks": 25, "baseline_params_b": 175},
+        "FLAN, a 137B model instruction-tuned on over 60 datasets written as instructions, beats zero-shot 175B "
+        "GPT-3 on 20 of 25 datasets of task types it never saw in training; more training tasks help",
+        "Wei et al. 2022 (ICLR), abstract and §4.1; the first arXiv version said 19 of 25"),
+    "instructgpt_preference": Fact(
+        {"preferred_percent": 85, "plus_minus": 3, "small_params_b": 1.3, "large_params_b": 175},
+        "people preferred the 175B InstructGPT's outputs to 175B GPT-3's 85 ± 3 % of the time, and even the "
+        "1.3B InstructGPT's to 175B GPT-3's, with over 100 times fewer parameters",
+        "Ouyang et al. 2022, §1 and Figure 1"),
 }
 
 

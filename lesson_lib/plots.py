@@ -479,3 +479,38 @@ __all__ = [
     "human_bytes", "percent", "lecture_theme", "paper_vs_ours", "param_bars", "rank_accuracy", "spectrum",
     "stored_params", "subspace_heatmap", "theme_is_on", "training_curves",
 ]
+
+
+# --- lesson 07: instruction tuning --------------------------------------------------------------------------
+
+def instruction_curve(rows: Sequence[Mapping], title: str = "Unseen questions vs number of training questions"
+                      ) -> go.Figure:
+    """Zero-shot accuracy on the held-out questions against how many questions the model was trained on.
+
+    ``rows``: the stored ``instruct_tasks`` rows (keys "arm", "questions", "held_out", "seed"). Numbered arms
+    and the untrained model (0 questions) form the curve: one small marker per seed, a line through the means.
+    "leaky" and "trained on them" are drawn as single markers of their own, and chance (50 %) as a dashed line."""
+    curve: dict[int, list[float]] = {}
+    extra: dict[str, list[Mapping]] = {}
+    for r in rows:
+        if r["arm"] == "untrained" or str(r["arm"]).isdigit():
+            curve.setdefault(int(r["questions"]), []).append(r["held_out"])
+        else:
+            extra.setdefault(str(r["arm"]), []).append(r)
+    xs = sorted(curve)
+    fig = go.Figure(layout=_layout(title, xaxis=dict(title="questions trained on (0: untrained)", tickvals=xs + [8]),
+                                   yaxis=dict(title="accuracy on the unseen questions", tickformat=".0%"),
+                                   legend=dict(orientation="h", x=0.5, xanchor="center", y=-0.3, yanchor="top")))
+    fig.add_scatter(x=[x for x in xs for _ in curve[x]], y=[v for x in xs for v in curve[x]], mode="markers",
+                    name="one seed", marker=dict(size=7, color=METHOD_COLORS["lora"], opacity=0.45))
+    fig.add_scatter(x=xs, y=[sum(curve[x]) / len(curve[x]) for x in xs], mode="lines+markers",
+                    name="mean over seeds", line=dict(color=METHOD_COLORS["lora"]), marker=dict(size=11))
+    styles = {"leaky": ("held-out texts leaked in as 'no'", METHOD_COLORS["prompt"], "x"),
+              "trained on them": ("trained on the test questions too", METHOD_COLORS["full"], "diamond")}
+    for arm, runs in extra.items():
+        label, color, symbol = styles.get(arm, (arm, "#7f7f7f", "circle"))
+        fig.add_scatter(x=[r["questions"] for r in runs], y=[r["held_out"] for r in runs], mode="markers",
+                        name=label, marker=dict(size=11, color=color, symbol=symbol))
+    fig.add_hline(y=0.5, line_dash="dash", line_color="#7f7f7f", annotation_text="chance: 50 %",
+                  annotation_position="bottom right")
+    return fig

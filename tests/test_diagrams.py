@@ -17,6 +17,7 @@ from lesson_lib import diagrams as dg
 
 SVG = "{http://www.w3.org/2000/svg}"
 FUNCTIONS = {"adapter": dg.adapter, "lora": dg.lora, "prefix": dg.prefix, "unipelt": dg.unipelt}
+ALL_PICTURES = {**FUNCTIONS, "feedback": dg.feedback}  # feedback: lesson 07's pipeline, no frozen weights in it
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +35,9 @@ def words(diagram: dg.Diagram) -> str:
     return "\n".join(texts(diagram))
 
 
-@pytest.mark.parametrize("name", FUNCTIONS)
+@pytest.mark.parametrize("name", ALL_PICTURES)
 def test_each_picture_is_valid_svg_that_fits(name):
-    diagram = FUNCTIONS[name]()
+    diagram = ALL_PICTURES[name]()
     assert isinstance(diagram, dg.Diagram)
     root = ET.fromstring(diagram.svg)  # parses as XML
     assert root.tag == f"{SVG}svg"
@@ -160,3 +161,13 @@ def test_save_writes_the_svg(tmp_path):
 def test_bad_sizes_are_refused(call):
     with pytest.raises(ValueError, match="must be"):
         call()
+
+
+def test_feedback_says_what_lesson_07_builds_and_leaves_out():
+    text = words(dg.feedback())
+    for step in ("1. fine-tuning (SFT)", "2. reward model", "3. PPO"):
+        assert step in text
+    assert "best-of-n: keep the" in text and "from labels, not people" in text
+    assert "left out: text generation, human labellers, PPO and its KL penalty," in text
+    svg = dg.feedback().svg
+    assert svg.count('stroke-dasharray="6 4"') == 2  # steps 1 and 3 (the real ones) are not built here

@@ -119,3 +119,46 @@ def test_your_prefix_attention_in_minilm(monkeypatch):
 
     wrong = exercises.your_prefix_attention(prefix_last)
     assert wrong.status == "fail"
+
+
+def test_bradley_terry_checker_passes_the_library_and_names_the_typical_mistakes():
+    import torch.nn.functional as F
+
+    from lesson_lib import instruct
+
+    assert checks.check_bradley_terry(instruct.bradley_terry_loss).passed
+    mistakes = {
+        "sign is flipped": lambda c, r: -F.logsigmoid(r - c).mean(),
+        "summed": lambda c, r: -F.logsigmoid(c - r).sum(),
+        "probability of the wrong order": lambda c, r: (1 - torch.sigmoid(c - r)).mean(),
+        "one number": lambda c, r: -F.logsigmoid(c - r),
+        "compares the two": lambda c, r: -torch.log(torch.sigmoid(c)).mean() - torch.log(1 - torch.sigmoid(r)).mean(),
+        "return a tensor": lambda c, r: float(-F.logsigmoid(c - r).mean()),
+    }
+    for words, fn in mistakes.items():
+        result = checks.check_bradley_terry(fn)
+        assert not result.passed and words in result.message, (words, result.message)
+
+
+def test_hide_held_out_checker_passes_a_filter_and_catches_leaks():
+    def right(texts, labels, names, held):
+        hidden = {names.index(h) for h in held}
+        kept = [(t, y) for t, y in zip(texts, labels) if y not in hidden]
+        return [t for t, _ in kept], [y for _, y in kept]
+
+    def keeps_everything(texts, labels, names, held):
+        return texts, labels
+
+    def drops_too_much(texts, labels, names, held):  # drops the first class as well
+        hidden = {names.index(h) for h in held} | {0}
+        kept = [(t, y) for t, y in zip(texts, labels) if y not in hidden]
+        return [t for t, _ in kept], [y for _, y in kept]
+
+    def loses_the_pairing(texts, labels, names, held):
+        t, y = right(texts, labels, names, held)
+        return t, sorted(y)
+
+    assert checks.check_hide_held_out(right).passed
+    assert "still there" in checks.check_hide_held_out(keeps_everything).message
+    assert "drop only the held-out ones" in checks.check_hide_held_out(drops_too_much).message
+    assert "no longer match" in checks.check_hide_held_out(loses_the_pairing).message

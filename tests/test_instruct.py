@@ -7,7 +7,7 @@ import lesson_lib as ll
 from lesson_lib import instruct
 from lesson_lib.data import Split, Task
 
-TOPICS = ["business", "entertainment", "politics", "sport", "tech"]
+TOPICS = ["business", "entertainment", "politics", "sports", "tech"]  # the BBC data's class names
 MOODS = ["negative", "neutral", "positive"]
 
 
@@ -27,7 +27,7 @@ def test_a_question_is_answered_yes_by_its_class_and_no_by_the_others():
     for text, answer in zip(split.texts, split.labels, strict=True):
         question, body = text.split(instruct.SEP)
         assert question in instruct.QUESTIONS["sport"].phrasings[:-1]
-        assert body.startswith("sport") == (answer == 1)
+        assert body.startswith("sports") == (answer == 1)
 
 
 def test_held_out_phrasing_and_held_out_questions():
@@ -73,3 +73,49 @@ def test_a_batch_of_a_list_keeps_every_text():
     texts = [f"text {i}" for i in range(40)]
     assert ll.batch(model, texts)["input_ids"].shape[0] == 40
     assert ll.batch(model, texts, n=5)["input_ids"].shape[0] == 5
+
+
+def test_every_question_names_a_class_of_the_real_data():
+    """The questions ask about classes by the data's own names ("sports", not "sport")."""
+    for q in instruct.QUESTIONS.values():
+        assert q.label in ll.load_task(q.source).label_names, q
+
+
+def test_a_held_out_class_never_appears_in_training_unless_asked_to_leak():
+    task = instruct.instruction_task(["business", "politics"], ["sport"], TASKS, n_train=40, n_test=8)
+    bodies = [t.split(instruct.SEP)[1] for t in task.train.texts + task.val.texts]
+    assert bodies and not any(b.startswith("sports") for b in bodies)
+    leaky = instruct.instruction_task(["business", "politics"], ["sport"], TASKS, n_train=40, n_test=8,
+                                      hide_held_out=False)
+    assert any(t.split(instruct.SEP)[1].startswith("sports") for t in leaky.train.texts)
+    # the test still asks the held-out question, with yes answers from its own class
+    assert all(t.split(instruct.SEP)[0] in instruct.QUESTIONS["sport"].phrasings for t in task.test.texts)
+
+
+def test_reward_training_takes_the_students_loss_and_refuses_a_loss_per_pair():
+    model = ll.load_base(tiny=True, num_labels=1)[0]
+    ll.inject(model, ll.LoRAConfig(r=2, alpha=4))
+    pairs = [("good text number 1", "bad text number 2")] * 4
+    calls = []
+
+    def loss(chosen, rejected):
+        calls.append(len(chosen))
+        return instruct.bradley_terry_loss(chosen, rejected)
+
+    instruct.train_reward_model(model, pairs, steps=2, batch_size=2, loss_fn=loss)
+    assert calls == [2, 2]
+    with pytest.raises(ValueError, match="one number"):
+        instruct.train_reward_model(model, pairs, steps=1, loss_fn=lambda c, r: c - r)
+
+
+def test_instruction_curve_draws_seeds_means_and_the_extra_arms():
+    from lesson_lib import plots
+
+    rows = [{"arm": a, "questions": q, "held_out": h, "seed": s}
+            for s in (0, 1) for a, q, h in (("untrained", 0, 0.5), ("1", 1, 0.5 + s / 10), ("6", 6, 0.8),
+                                            ("leaky", 6, 0.5), ("trained on them", 8, 0.95))]
+    fig = plots.instruction_curve(rows)
+    names = [t.name for t in fig.data]
+    assert names[:2] == ["one seed", "mean over seeds"]
+    assert list(fig.data[1].x) == [0, 1, 6] and fig.data[1].y[1] == pytest.approx(0.55)
+    assert "held-out texts leaked in as 'no'" in names and "trained on the test questions too" in names
