@@ -8,6 +8,7 @@ from . import (
     n04_inside_delta_w,
     n05_prefix_and_prompt,
     n06_compare_and_combine,
+    n07_what_comes_next,
 )
 
 LESSONS = {
@@ -18,4 +19,5 @@ LESSONS = {
     "04_inside_delta_w": n04_inside_delta_w.CELLS,
     "05_prefix_and_prompt": n05_prefix_and_prompt.CELLS,
     "06_compare_and_combine": n06_compare_and_combine.CELLS,
+    "07_what_comes_next": n07_what_comes_next.CELLS,
 }
