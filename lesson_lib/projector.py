@@ -9,7 +9,9 @@ The panels and figures are the same in both modes; only sizes change:
   little more height for them;
 * controls, tables and status lines: ipywidgets draws every widget from a few CSS variables (font size,
   row height, label width); inside the course's panels (``.lesson-panel``) projector mode sets them larger,
-  and makes the status line (which carries each panel's answer) big and dark.
+  and makes the status line (which carries each panel's answer) big and dark;
+* printed output (the tables, verdicts and answers cells print) at 19 px, and the method pictures
+  (``ll.diagrams``) up to 900 px wide instead of 640.
 
 Checked in headless Chromium at 1280×720 zoomed to 125 % (``tests/test_browser.py``).
 """
@@ -20,10 +22,10 @@ from __future__ import annotations
 # so switching back and forth works by showing the other block.
 LAPTOP = {"--jp-widgets-font-size": "13px", "--jp-widgets-inline-height": "28px",
           "--jp-widgets-inline-label-width": "80px", "status": "14px", "table": "13px", "weight": "400",
-          "slider": "310px"}
+          "slider": "310px", "printed": "var(--jp-code-font-size, 13px)", "picture": "640px"}
 PROJECTOR = {"--jp-widgets-font-size": "20px", "--jp-widgets-inline-height": "40px",
              "--jp-widgets-inline-label-width": "150px", "status": "24px", "table": "20px", "weight": "600",
-             "slider": "460px"}
+             "slider": "460px", "printed": "19px", "picture": "900px"}
 
 
 def css(sizes: dict[str, str]) -> str:
@@ -45,6 +47,11 @@ def css(sizes: dict[str, str]) -> str:
         ".lesson-panel .widget-dropdown > select { min-width: 6em; }"
         f".lesson-panel .lesson-status {{ font-size: {sizes['status']} !important; "
         f"font-weight: {sizes['weight']} !important; }}"
+        # what cells print (tables, verdicts, reveals) in JupyterLab and in Colab / classic Jupyter
+        f".jp-OutputArea-output pre, .output_text pre, .output_subarea pre {{ font-size: {sizes['printed']} "
+        "!important; line-height: 1.35 !important; }"
+        # the method pictures (ll.diagrams) may grow beyond their laptop width of 640 px
+        f"svg[role='img'][viewBox] {{ max-width: {sizes['picture']} !important; }}"
         "</style>"
     )
 

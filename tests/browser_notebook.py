@@ -90,13 +90,14 @@ if __name__ == "__main__":
 LESSON_CELLS = [
     "import lesson_lib as ll{extra}",
     "ll.diagrams.adapter()", "ll.diagrams.lora(r=8, alpha=16)", "ll.diagrams.prefix(length=10)",
-    "ll.diagrams.unipelt()",
+    "ll.diagrams.unipelt()", "ll.diagrams.feedback()",
     "guess = 1000\nll.checks.reveal(guess, 770, 'parameters the head alone trains', '384 weights, 1 bias per class');",
 ]
 
 
 def build_lesson_cells(path: Path, extra: str = "") -> Path:
-    """A notebook with what the lessons add around the panels: the four method pictures, a hint (a folded
+    """A notebook with what the lessons add around the panels: the five pictures (four methods, lesson 07's
+    pipeline), a hint (a folded
     <details> block, as tools/nbgen.py writes it) and a predict-then-run answer."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
     from nbgen import hint

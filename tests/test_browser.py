@@ -388,12 +388,12 @@ PICTURES = """() => [...document.querySelectorAll('.jp-OutputArea-output svg')]
 
 @pytest.mark.parametrize("screen", list(SCREENS))
 def test_method_pictures_hints_and_answers_are_readable(lab, screen):
-    """The four method pictures fit the output area and their smallest text is at least 11 px on screen; a hint
+    """The five pictures fit the output area and their smallest text is at least 11 px on screen; a hint
     stays folded until the student opens it; a predict-then-run answer shows the guess beside the measurement."""
     with _on_screen(lab, screen, f"lesson_cells_{screen}.ipynb") as page:
         pictures = page.evaluate(PICTURES)
-        print(f"{screen}: pictures", [(round(x["width"]), round(x["smallest"], 1)) for x in pictures])
-        assert len(pictures) == 4
+        print(f"{screen}: pictures", [(round(x["width"]), round(x["area"]), round(x["smallest"], 1)) for x in pictures])
+        assert len(pictures) == 5
         for picture in pictures:
             assert picture["width"] <= picture["area"] + 1 and picture["texts"] > 10
             assert picture["smallest"] >= 11, picture
@@ -404,8 +404,14 @@ def test_method_pictures_hints_and_answers_are_readable(lab, screen):
         assert inside.is_visible()
         answer = " ".join(page.locator(".jp-OutputArea-output").all_inner_texts())
         assert "measured 770; you guessed 1,000: too high" in answer
+        # printed results (verdicts, tables, answers) grow with projector mode
+        printed = page.locator(".jp-OutputArea-output pre", has_text="you guessed").first
+        size = float(printed.evaluate("e => getComputedStyle(e).fontSize").rstrip("px"))
+        assert size >= 19 if screen == "projector" else size <= 14, (screen, size)
+        if screen == "projector":  # as wide as the output area allows (its padding aside)
+            assert all(p["width"] >= p["area"] - 24 for p in pictures), pictures
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        for i, svg in enumerate(page.locator(".jp-OutputArea-output svg").all()[:4]):
+        for i, svg in enumerate(page.locator(".jp-OutputArea-output svg").all()[:5]):
             svg.scroll_into_view_if_needed()
             page.screenshot(path=str(ARTIFACTS / f"lesson_cells_{screen}_{i}.png"))
         assert not page.errors, page.errors

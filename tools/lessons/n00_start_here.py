@@ -16,6 +16,9 @@ CELLS = [
     | 04 inside ΔW | the singular values of the learned update: adaptation is a few directions |
     | 05 prefix and prompt | extra keys and values every query can attend to |
     | 06 compare and combine | every method by size, no single winner, UniPELT's learned gates |
+    | 07 what comes next | instruction tuning and a reward model from preferences, in miniature |
+
+    New word? The [glossary](../docs/glossary.md) explains every term the notebooks use, in English and 中文.
 
     **Where you run it decides how much is trained live.** The first code cell of every notebook prints the mode:
 
@@ -33,6 +36,15 @@ CELLS = [
     setup_cell("00 start here"),
     timing_cell("00_start_here", """
     The long cell trains the classifier head alone (and, in full mode, the whole model) on the tweets.
+    """),
+    md("""
+    **In front of a room?** `ll.projector()` makes every figure, panel, table, status line and printed result
+    of this notebook large enough to read from the back of a lecture hall; `ll.projector(False)` goes back.
+    Set `PROJECTOR = True` below and run the cell (the lecturer's guide, `docs/lecturer.md`, has the rest).
+    """),
+    code("""
+    PROJECTOR = False   # True: large fonts for a projector, from this cell on
+    ll.projector(PROJECTOR);
     """),
     md("""
     ## The model: all-MiniLM-L6-v2
