@@ -14,7 +14,7 @@ MAIN = "Terms"                                                       # heading o
 LECTURE = "Terms the lecture uses that the notebooks do not (yet)"   # heading of the lecture-only table
 KEPT_IN_ENGLISH = ("(通常保留英文)", "（通常保留英文）")
 
-# The terms the lessons (tools/lessons/n00 … n06) explain in their text; each must have a row in the notebooks' table.
+# The terms the lessons (tools/lessons/n00 … n07) explain in their text; each must have a row in the notebooks' table.
 # Matched case-insensitively against the English column: the whole name, a name either side of " / ", or a name
 # inside its parentheses ("SVD" in "singular value decomposition (SVD)").
 DEFINED_TERMS = [
@@ -28,6 +28,9 @@ DEFINED_TERMS = [
     "subspace similarity", "amplification factor", "prefix tuning", "prompt tuning", "query", "key", "value",
     "padding", "scaled dot-product attention", "reparameterisation", "MLP", "fold", "gate", "UniPELT",
     "ablation", "low-resource", "noise band",
+    # lesson 07
+    "instruction tuning", "zero-shot", "cross-encoder", "held out", "instruction template", "reward model",
+    "Bradley–Terry model", "pairwise accuracy", "best-of-n sampling", "PPO", "RLHF", "KL penalty", "reward hacking",
 ]
 
 ANCHOR_CELL = re.compile(r'^<a id="([^"]*)"></a>\s*(.+)$')
@@ -151,3 +154,21 @@ def test_names_and_sort_key_helpers():
     assert names("initialisation (zero init, Kaiming init)") >= {"initialisation", "zero init", "kaiming init"}
     assert sort_key("pre-trained model") > sort_key("prefix tuning")
     assert sort_key("soft prompt") < sort_key("softmax")
+
+
+def test_each_notebook_links_the_terms_it_uses_first_and_only_to_real_anchors(tables):
+    """A student meets each term in the notebook where it is first used with a link to its row (the notebook's
+    "New words" line, and a link on the word itself where the text names it); no link points nowhere."""
+    import nbformat
+
+    notebooks = sorted((GLOSSARY.parents[1] / "notebooks").glob("0*.ipynb"))
+    assert len(notebooks) == 8
+    anchors = {row["anchor"] for row in all_rows(tables)}
+    for path in notebooks + sorted((GLOSSARY.parents[1] / "notebooks" / "solutions").glob("0*.ipynb")):
+        text = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
+        linked = set(re.findall(r"\]\((?:\.\./)+docs/glossary\.md#([\w-]+)\)", text))
+        assert linked <= anchors, f"{path.name} links to missing anchors {sorted(linked - anchors)}"
+        first_here = {row["anchor"] for row in tables[MAIN] if row["first"] == path.name[:2]}
+        assert first_here <= linked, f"{path.name} does not link {sorted(first_here - linked)}"
+        depth = "../../" if path.parent.name == "solutions" else "../"
+        assert f"]({depth}docs/glossary.md#" in text, f"{path.name}: the links must lead to docs/ from its folder"

@@ -121,7 +121,7 @@ def _model_names(trees) -> set[str]:
         for node in ast.walk(tree):
             if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
                 text = ast.unparse(node.value.func)
-                if text.endswith(("load_base", "from_pretrained", "lora_run")):
+                if text.endswith(("load_base", "from_pretrained", "lora_run", "instruction_model", "reward_model")):
                     target = node.targets[0]
                     first = target.elts[0] if isinstance(target, ast.Tuple) else target
                     if isinstance(first, ast.Name):

@@ -7,6 +7,7 @@ Each notebook is a list of cells; an ``Exercise`` cell has a student version (a 
 
 from __future__ import annotations
 
+import re
 import textwrap
 from copy import deepcopy
 from dataclasses import dataclass
@@ -112,6 +113,75 @@ def timing_cell(name: str, notes: str) -> nbformat.NotebookNode:
               "nothing.")
 
 
+GLOSSARY = Path(__file__).resolve().parents[1] / "docs" / "glossary.md"
+_ROW = re.compile(r'^\| <a id="([^"]+)"></a>([^|]+)\|([^|]+)\|[^|]+\|\s*([^|]+?)\s*\|$')
+# text that must not get a link: code spans, maths, existing links, HTML tags, headings and table rows
+_PROTECTED = re.compile(r"(`[^`]*`|\$\$.*?\$\$|\$[^$\n]*\$|\[[^\]]*\]\([^)]*\)|<[^>]+>|^#[^\n]*$|^\|[^\n]*$)", re.M | re.S)
+
+
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+def glossary_terms() -> list[dict]:
+    """The rows of docs/glossary.md's main table: anchor, English, the first Chinese term, first notebook."""
+    rows = []
+    for line in GLOSSARY.read_text(encoding="utf-8").splitlines():
+        m = _ROW.match(line.strip())
+        if m and m.group(4).isdigit():
+            chinese = re.split(r"[；（(]", m.group(3).strip())[0].strip()
+            rows.append({"anchor": m.group(1), "english": m.group(2).strip(), "chinese": chinese,
+                         "first": m.group(4)})
+    return rows
+
+
+def _names(english: str) -> list[str]:
+    """The words a row answers to ("singular value decomposition (SVD)": the whole, "SVD", …), longest first."""
+    bare = re.sub(r"\s*\([^)]*\)", "", english)
+    found = {bare, *bare.split(" / ")}
+    for inner in re.findall(r"\(([^)]*)\)", english):
+        found.update(part.strip() for part in re.split(r"[,;]", inner))
+    return sorted((n for n in found if len(n) > 1), key=len, reverse=True)
+
+
+def _link_first(text: str, names: list[str], target: str) -> tuple[str, bool]:
+    """Link the first use of any of ``names`` in ``text`` (outside code, maths, links, headings, tables)."""
+    pattern = re.compile(r"(?<![\w-])(" + "|".join(re.escape(n) for n in names) + r")(s|es)?(?![\w-])", re.I)
+    pos = 0
+    for m in list(_PROTECTED.finditer(text)) + [None]:
+        end = m.start() if m else len(text)
+        hit = pattern.search(text, pos, end)
+        if hit:
+            return text[:hit.start()] + f"[{hit.group(0)}]({target})" + text[hit.end():], True
+        if m is None:
+            break
+        pos = m.end()
+    return text, False
+
+
+def add_glossary(cells: list, number: str, prefix: str) -> list:
+    """The glossary in the lesson: after the title, a line with every term this notebook uses first (linked, with
+    its Chinese name), and in the text a link on the first use of each of them. ``prefix``: path to glossary.md."""
+    terms = [t for t in glossary_terms() if t["first"] == number]
+    if not terms:
+        return cells
+    cells = [deepcopy(c) for c in cells]
+    for term in terms:
+        target = f"{prefix}#{term['anchor']}"
+        for cell in cells:
+            if getattr(cell, "cell_type", None) == "markdown":
+                cell.source, done = _link_first(cell.source, _names(term["english"]), target)
+                if done:
+                    break
+    def entry(t: dict) -> str:
+        chinese = f" {t['chinese']}" if _CJK.search(t["chinese"]) else ""
+        return f"[{t['english']}]({prefix}#{t['anchor']}){chinese}"
+
+    words = " · ".join(entry(t) for t in sorted(terms, key=lambda t: t["english"].lower()))
+    cells.insert(1, md(f"**New words in this notebook** (the [glossary]({prefix}) explains each, "
+                       f"English–中文): {words}"))
+    return cells
+
+
 def write(name: str, cells: list, root: Path) -> None:
     """Write the student notebook and the solution notebook for ``name``."""
     for solution in (False, True):
@@ -119,7 +189,8 @@ def write(name: str, cells: list, root: Path) -> None:
         nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
                        "language_info": {"name": "python"}}
         out = []
-        for cell in cells:
+        prefix = "../../docs/glossary.md" if solution else "../docs/glossary.md"
+        for cell in add_glossary(cells, name[:2], prefix):
             if isinstance(cell, Exercise):
                 out.append(code(cell.solution if solution else cell.student))
             else:

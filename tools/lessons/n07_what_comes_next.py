@@ -172,6 +172,10 @@ CELLS = [
     widgets.FigureView(plots.instruction_curve(sweep["rows"])).widget
     """),
     md("""
+    Read the last column with care: each row asks its *own* questions in the kept-back wording, so the rows
+    with the three sentiment questions (6 and more) are tested on harder questions than the rows with topics
+    only. Compare rows in the "unseen questions" column: those are the same two questions for every row.
+
     The verdicts, judged the way notebook 06 taught: a difference counts only when it is larger than what the
     seeds alone move each arm.
     """),
