@@ -116,7 +116,8 @@ def timing_cell(name: str, notes: str) -> nbformat.NotebookNode:
 GLOSSARY = Path(__file__).resolve().parents[1] / "docs" / "glossary.md"
 _ROW = re.compile(r'^\| <a id="([^"]+)"></a>([^|]+)\|([^|]+)\|[^|]+\|\s*([^|]+?)\s*\|$')
 # text that must not get a link: code spans, maths, existing links, HTML tags, headings and table rows
-_PROTECTED = re.compile(r"(`[^`]*`|\$\$.*?\$\$|\$[^$\n]*\$|\[[^\]]*\]\([^)]*\)|<[^>]+>|^#[^\n]*$|^\|[^\n]*$)", re.M | re.S)
+_PROTECTED = re.compile(r"(`[^`]*`|\$\$.*?\$\$|\$[^$\n]*\$|\[[^\]]*\]\([^)]*\)|<[^>]+>|^#[^\n]*$|^\|[^\n]*$)",
+                        re.M | re.S)
 
 
 _CJK = re.compile(r"[\u3400-\u9fff]")

@@ -1,9 +1,10 @@
-"""The README's measured tables, made from the stored results and the benchmark results (never typed by hand).
+"""The measured tables of README.md and docs/lecturer.md, made from the stored results and the benchmark results
+(never typed by hand).
 
     python tools/readme_tables.py          # rewrite every <!-- table:NAME --> … <!-- /table:NAME --> block
-    python tools/readme_tables.py --check  # exit 1 if the README differs from what the results say
+    python tools/readme_tables.py --check  # exit 1 if a file differs from what the results say
 
-``tests/test_setup.py`` runs the check, so the README cannot drift from the numbers behind it.
+``tests/test_setup.py`` runs the check, so neither file can drift from the numbers behind it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
+FILES = (README, ROOT / "docs" / "lecturer.md")
 STORED = ROOT / "lesson_lib" / "stored"
 RESULTS = ROOT / "benchmarks" / "results"
 NAMES = {"head": "head only", "prompt": "prompt tuning, P = 10", "lora": "LoRA r = 8 on query, value",
@@ -158,7 +160,52 @@ def notebooks() -> str:
     return "\n".join(rows)
 
 
-TABLES = {"compare": compare, "sweep": sweep, "fixed_alpha": fixed_alpha, "cpu_mode": cpu_mode, "notebooks": notebooks}
+def _mean_range(values: list[float]) -> str:
+    if len(values) == 1:
+        return _pct(values[0])
+    return f"{_pct(sum(values) / len(values))} ({100 * min(values):.1f}–{100 * max(values):.1f})"
+
+
+def instruct() -> str:
+    record = _load(STORED / "instruct_tasks.json")
+    if record is None:
+        return "_Not computed yet: `python -m lesson_lib precompute instruct_tasks`._"
+    arms: dict[str, list[dict]] = {}
+    for r in record["result"]["rows"]:
+        arms.setdefault(r["arm"], []).append(r)
+    label = {"untrained": "untrained (random yes/no head)", "leaky": "6, but sport and tech articles leaked in as 'no'",
+             "trained on them": "all 8, the 2 test questions included (not zero-shot)"}
+    rows = ["| trained on | questions | accuracy on the 2 unseen questions (sport, tech) |", "|---|---:|---:|"]
+    for arm, runs in arms.items():
+        rows.append(f"| {label.get(arm, ', '.join(runs[0]['trained_on']))} | {runs[0]['questions']} | "
+                    f"{_mean_range([r['held_out'] for r in runs])} |")
+    p, rc = record["provenance"], record["result"]["recipe"]
+    rows += ["", f"Yes/no questions over the tweets' and BBC's classes, chance 50 %; {runs[0]['test_size']} test "
+                 f"examples; LoRA r = {rc['r']} in the top {rc['top']} layers, {rc['steps']} steps × "
+                 f"{rc['batch_size']}; mean (range) over {len(p.get('seeds') or [0])} seeds. Stored on "
+                 f"{_provenance(record)}."]
+    return "\n".join(rows)
+
+
+def low_resource() -> str:
+    record = _load(STORED / "low_resource_tweets.json")
+    if record is None:
+        return "_Not computed yet: `python -m lesson_lib precompute low_resource_tweets`._"
+    cells: dict[int, dict[str, list[float]]] = {}
+    for r in record["result"]["rows"]:
+        cells.setdefault(r["examples"], {}).setdefault(r["method"], []).append(r["accuracy"])
+    methods = list(next(iter(cells.values())))
+    rows = ["| training tweets K | " + " | ".join(NAMES.get(m, m.replace("unipelt_paper", "UniPELT as in the paper"))
+                                                for m in methods) + " |", "|---:|" + "---:|" * len(methods)]
+    for k, by in sorted(cells.items()):
+        rows.append(f"| {k:,} | " + " | ".join(_mean_range(by[m]) for m in methods) + " |")
+    rows += ["", f"Every layer; UniPELT as in the paper: LoRA r = 8, one Pfeiffer adapter m = 48, the prefix with its "
+                 f"MLP at its own learning rate; tested on all 1,000 test tweets. Stored on {_provenance(record)}."]
+    return "\n".join(rows)
+
+
+TABLES = {"compare": compare, "sweep": sweep, "fixed_alpha": fixed_alpha, "cpu_mode": cpu_mode, "notebooks": notebooks,
+          "instruct": instruct, "low_resource": low_resource}
 
 
 def render(text: str) -> str:
@@ -169,14 +216,18 @@ def render(text: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    text = README.read_text()
-    new = render(text)
-    if "--check" in argv:
+    stale = []
+    for path in FILES:
+        text = path.read_text()
+        new = render(text)
         if new != text:
-            print("README.md's tables differ from the results: run python tools/readme_tables.py")
-            return 1
-        return 0
-    README.write_text(new)
+            stale.append(path)
+            if "--check" not in argv:
+                path.write_text(new)
+    if "--check" in argv and stale:
+        names = ", ".join(p.name for p in stale)
+        print(f"{names}: the tables differ from the results: run python tools/readme_tables.py")
+        return 1
     return 0
 
 
