@@ -202,19 +202,29 @@ def pairwise_accuracy(model: nn.Module, pairs: list[tuple[str, str]], batch_size
 
 
 @torch.no_grad()
+def all_rewards(model: nn.Module, texts: list[str], batch_size: int = 64) -> torch.Tensor:
+    """r(text) for every text, computed in batches (on the CPU, as a 1-D tensor)."""
+    model.eval()
+    return torch.cat([rewards(model, texts[i:i + batch_size]).float().cpu() for i in range(0, len(texts), batch_size)])
+
+
+@torch.no_grad()
 def best_of_n(model: nn.Module, candidates: list[str], labels: list[int], target: int, n: int = 8,
-              trials: int = 100, seed: int = 0) -> dict:
+              trials: int = 1000, seed: int = 0, scores: torch.Tensor | None = None) -> dict:
     """Draw n candidates, keep the one the reward model scores highest; how often is it of class ``target``?
 
     Compared with keeping a random one of the n (the base rate of ``target`` among the candidates), and with the
-    ceiling: how often at least one of the n is of class ``target`` at all."""
-    model.eval()
+    ceiling: how often at least one of the n is of class ``target`` at all. Every candidate is scored once
+    (``scores``: pass ``all_rewards(model, candidates)`` to reuse them across several n)."""
+    if not 1 <= n <= len(candidates):
+        raise ValueError(f"n must be between 1 and the number of candidates ({len(candidates)}), got {n}")
+    scores = all_rewards(model, candidates) if scores is None else scores
     rng = random.Random(seed)
     picked_right = random_right = any_right = 0
     for _ in range(trials):
         idx = rng.sample(range(len(candidates)), n)
-        r = rewards(model, [candidates[i] for i in idx])
-        picked_right += labels[idx[int(r.argmax())]] == target
+        best = max(idx, key=lambda i: float(scores[i]))
+        picked_right += labels[best] == target
         random_right += labels[rng.choice(idx)] == target
         any_right += any(labels[i] == target for i in idx)
     return {"best_of_n": picked_right / trials, "random": random_right / trials, "ceiling": any_right / trials,

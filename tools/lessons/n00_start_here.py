@@ -27,8 +27,8 @@ CELLS = [
     - **CPU mode** (a laptop without a GPU): each notebook runs in a few minutes and still gives real numbers.
       What it trains live, it trains in the top two layers only: the four layers below never change, so they
       are computed once per example and kept (the "fast path"), and each step costs about a third. Fewer steps
-      with a larger step size make up the rest. The few experiments that train dozens of models (notebook 06,
-      part of 04) show stored full-mode results instead, labelled with where, when and how they were computed.
+      with a larger step size make up the rest. The few experiments that train dozens of models (notebooks 06
+      and 07, part of 04) show stored full-mode results instead, labelled with where, when and how they were computed.
     - **quick mode** (`LESSON_FAST=1`): for the automatic tests only — a few steps, numbers that mean nothing.
 
     `LESSON_MODE=full` forces full mode anywhere (slow on a CPU), `LESSON_MODE=cpu` shows a GPU what a laptop sees.

@@ -151,6 +151,10 @@ CELLS = [
     away. Folding does not change the computation, so the test accuracy must stay exactly the same — checked
     in full precision (`amp=False`: on a GPU, evaluation normally rounds to 16 bits, and the folded prefix
     would be rounded at another place than the MLP's output).
+
+    **What you should see:** about two minutes of training on a laptop CPU; a test accuracy near 82 % in CPU
+    mode (near 85 % in full mode, every layer), exactly the same accuracy after folding, and the number of
+    prefix numbers you predict below.
     """),
     *predict("""
     After folding, how many prefix numbers does the model keep (P = 10, in the layers this notebook trains:
