@@ -91,3 +91,17 @@ def test_readme_tables_are_made_from_the_stored_and_measured_results():
     done = subprocess.run([sys.executable, str(ROOT / "tools" / "readme_tables.py"), "--check"], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_lecturers_guide_is_linked_and_its_times_are_measured_for_every_notebook():
+    """docs/lecturer.md: linked from the README; its time table (made by tools/readme_tables.py from
+    benchmarks/results/notebooks.json) has a measured CPU time for every lesson notebook."""
+    assert "(docs/lecturer.md)" in (ROOT / "README.md").read_text()
+    guide = (ROOT / "docs" / "lecturer.md").read_text()
+    table = guide.split("<!-- table:notebooks -->")[1].split("<!-- /table:notebooks -->")[0]
+    for nb in sorted((ROOT / "notebooks").glob("0*.ipynb")):
+        row = next((line for line in table.splitlines() if line.startswith(f"| {nb.stem} |")), None)
+        assert row is not None, f"{nb.stem} has no row in the guide's time table"
+        assert re.search(r"\| \d+\.\d min \|", row), f"{nb.stem}: no measured CPU time ({row})"
+    for block in ("compare", "instruct"):
+        assert f"<!-- table:{block} -->\n|" in guide, f"the guide's {block} table is empty"

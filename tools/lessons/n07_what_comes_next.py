@@ -123,8 +123,8 @@ CELLS = [
     print(f"LoRA r = {recipe.r} in the top {recipe.top} layers, {recipe.steps} steps × {recipe.batch_size}, "
           f"lr {recipe.lr:g}, question + text cut to {recipe.max_length} tokens")
     model = ll.instruct.instruction_model(recipe)
-    seen = ll.instruct.instruction_split(train_questions, tasks, "test", recipe.n_test // 2)
-    new_wording = ll.instruct.instruction_split(train_questions, tasks, "test", recipe.n_test // 2,
+    seen = ll.instruct.instruction_split(train_questions, tasks, "test", recipe.n_test // 4)
+    new_wording = ll.instruct.instruction_split(train_questions, tasks, "test", recipe.n_test // 4,
                                                 held_out_phrasing=True)
     for split in (seen, new_wording):
         split.max_length = recipe.max_length
@@ -136,6 +136,10 @@ CELLS = [
     for name, split in tests.items():
         noise = ll.metrics.noise_band(0.5, len(split))
         print(f"  {name:28s} {after[name]:6.1%}   ({len(split):,} examples; chance 50 % ± {100 * noise:.1f})")
+    import pathlib, tempfile
+    size = ll.save_adapter(model, pathlib.Path(tempfile.mkdtemp()) / "instructions.safetensors")
+    print(f"everything learned, for all {len(train_questions)} questions: one file of {size / 1024:.0f} KB "
+          "(LoRA and the yes/no head)")
     zero_shot = after["unseen questions"]
     noise = ll.metrics.noise_band(0.5, len(task.test))
     answer = "above" if zero_shot > 0.5 + noise else "below" if zero_shot < 0.5 - noise else "at"
@@ -234,7 +238,7 @@ CELLS = [
     code("""
     tweets = ll.load_task("tweets")                        # negative vs positive tweets
     pairs = ll.instruct.preference_pairs(tweets, "positive", "train", n=400)
-    test_pairs = ll.instruct.preference_pairs(tweets, "positive", "test", n=500, seed=1)
+    test_pairs = ll.instruct.preference_pairs(tweets, "positive", "test", n=300, seed=1)
     for good, bad in pairs[:2]:
         print(f"preferred: {good[:80]!r}\\n rejected: {bad[:80]!r}\\n")
     print(f"{len(pairs)} training pairs, {len(test_pairs)} test pairs (from the test split, never trained on)")
@@ -272,7 +276,7 @@ CELLS = [
     """),
     code("ll.checks.check_bradley_terry(bt_loss);"),
     *predict("""
-    After training, on the 500 test pairs, how often will the reward model score the positive tweet higher
+    After training, on the 300 test pairs, how often will the reward model score the positive tweet higher
     than the negative one? Write a share between 0 and 1 (chance is 0.5).
     """, name="guess_pairwise", example="0.8"),
     code("""
@@ -285,7 +289,7 @@ CELLS = [
     rm = ll.instruct.reward_model(recipe)
     print(f"pairwise accuracy before training: {ll.instruct.pairwise_accuracy(rm, test_pairs[:100]):.0%} "
           "(first 100 test pairs)")
-    rm_steps = ll.modes.by_mode(quick=2, cpu=80, full=80)
+    rm_steps = ll.modes.by_mode(quick=2, cpu=40, full=80)
     losses = ll.instruct.train_reward_model(rm, pairs, steps=rm_steps, lr=recipe.lr, loss_fn=loss_fn)
     pairwise = ll.instruct.pairwise_accuracy(rm, test_pairs)
     print(f"loss: first steps {sum(losses[:5]) / len(losses[:5]):.3f}, last steps {sum(losses[-5:]) / len(losses[-5:]):.3f} "
@@ -336,7 +340,7 @@ CELLS = [
         f"questions it never saw (untrained {untrained:.1%}; chance 50 %).",
         f"Stored runs: {most} training questions give {unseen['mean']:.1%} on the unseen questions; "
         + "; ".join(lines[k] for k in ("more tasks", "leak") if k in lines) + ".",
-        f"FLAN: {ll.paper.FACTS['flan_unseen'].says}.",
+        f"{ll.paper.FACTS['flan_unseen'].says}.",
         f"Reward model from label-made pairs: {pairwise:.1%} pairwise accuracy on {len(test_pairs)} test pairs; "
         f"best-of-8 picks a positive tweet {best[8]['best_of_n']:.0%} of the time (random {best[8]['random']:.0%}).",
         f"InstructGPT: {ll.paper.FACTS['instructgpt_preference'].says}.",
