@@ -53,12 +53,16 @@ def _by_method(record: dict) -> dict[str, list[dict]]:
     return groups
 
 
+def _mean_range(values: list[float]) -> str:
+    """One value: itself; several (one per seed): the mean and the range."""
+    if len(values) == 1:
+        return _pct(values[0])
+    return f"{_pct(sum(values) / len(values))} ({100 * min(values):.1f}–{100 * max(values):.1f})"
+
+
 def _acc(runs: list[dict]) -> str:
-    """One run: its accuracy; several seeds: the mean and the range."""
-    accs = [r["accuracy"] for r in runs]
-    if len(accs) == 1:
-        return _pct(accs[0])
-    return f"{_pct(sum(accs) / len(accs))} ({100 * min(accs):.1f}–{100 * max(accs):.1f})"
+    """The runs' test accuracy: one run's, or the mean and range over seeds."""
+    return _mean_range([r["accuracy"] for r in runs])
 
 
 def compare() -> str:
@@ -158,12 +162,6 @@ def notebooks() -> str:
                  "(GPU)" + (f" on {'; '.join(machines)}" if machines else "") + "; a fresh kernel per notebook, "
                  "nothing loaded from a lecture cache. GPU: pending until measured on one."]
     return "\n".join(rows)
-
-
-def _mean_range(values: list[float]) -> str:
-    if len(values) == 1:
-        return _pct(values[0])
-    return f"{_pct(sum(values) / len(values))} ({100 * min(values):.1f}–{100 * max(values):.1f})"
 
 
 def instruct() -> str:
