@@ -147,15 +147,7 @@ def bradley_terry_loss(chosen: torch.Tensor, rejected: torch.Tensor) -> torch.Te
 
 def reward_model(recipe: InstructRecipe | None = None, seed: int = 0):
     """MiniLM with a scalar head (one output: the reward) and LoRA in the top layers, as lesson 07 trains it."""
-    from .config import LoRAConfig
-    from .models import layers_of, load_base
-    from .surgery import inject
-
-    recipe = recipe or instruct_recipe()
-    model, _ = load_base(num_labels=1, seed=seed)
-    n = len(layers_of(model))
-    inject(model, LoRAConfig(r=recipe.r, alpha=2 * recipe.r, layers=tuple(range(n - recipe.top, n))), seed=seed)
-    return model
+    return _with_top_lora(1, recipe or instruct_recipe(), seed)
 
 
 def train_reward_model(model: nn.Module, pairs: list[tuple[str, str]], steps: int = 100, lr: float = 1e-3,
@@ -192,13 +184,9 @@ def train_reward_model(model: nn.Module, pairs: list[tuple[str, str]], steps: in
 @torch.no_grad()
 def pairwise_accuracy(model: nn.Module, pairs: list[tuple[str, str]], batch_size: int = 64) -> float:
     """The share of pairs where the preferred text gets the higher reward (chance: 50 %)."""
-    model.eval()
-    wins = 0
-    for i in range(0, len(pairs), batch_size):
-        chunk = pairs[i:i + batch_size]
-        r = rewards(model, [c for c, _ in chunk] + [r for _, r in chunk])
-        wins += int((r[:len(chunk)] > r[len(chunk):]).sum())
-    return wins / len(pairs)
+    chosen = all_rewards(model, [c for c, _ in pairs], batch_size)
+    rejected = all_rewards(model, [r for _, r in pairs], batch_size)
+    return int((chosen > rejected).sum()) / len(pairs)
 
 
 @torch.no_grad()
@@ -273,16 +261,21 @@ def source_tasks(mode: str | None = None) -> dict[str, Task]:
     return {name: load_task(name, limit=limit) for name in ("tweets3", "bbc")}
 
 
-def instruction_model(recipe: InstructRecipe, seed: int = 0):
-    """MiniLM with a fresh yes/no head and LoRA in the top layers: the model lesson 07 instruction-tunes."""
+def _with_top_lora(num_labels: int, recipe: InstructRecipe, seed: int):
+    """MiniLM with a fresh head of ``num_labels`` outputs and LoRA r (α = 2r) in the recipe's top layers."""
     from .config import LoRAConfig
-    from .models import layers_of, load_base
+    from .fast import top_layers
+    from .models import load_base
     from .surgery import inject
 
-    model, _ = load_base(num_labels=2, seed=seed)
-    n = len(layers_of(model))
-    inject(model, LoRAConfig(r=recipe.r, alpha=2 * recipe.r, layers=tuple(range(n - recipe.top, n))), seed=seed)
+    model, _ = load_base(num_labels=num_labels, seed=seed)
+    inject(model, LoRAConfig(r=recipe.r, alpha=2 * recipe.r, layers=top_layers(model, recipe.top)), seed=seed)
     return model
+
+
+def instruction_model(recipe: InstructRecipe, seed: int = 0):
+    """MiniLM with a fresh yes/no head and LoRA in the top layers: the model lesson 07 instruction-tunes."""
+    return _with_top_lora(2, recipe, seed)
 
 
 def train_config(recipe: InstructRecipe, seed: int = 0, progress: bool = True):
