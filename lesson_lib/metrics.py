@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from torch import nn
@@ -127,6 +127,38 @@ def seed_verdict(a: list[float], b: list[float]) -> str:
     if abs(gap) <= max(sa["spread"], sb["spread"]):
         return "tie"
     return "a" if gap > 0 else "b"
+
+
+def judge(a: Sequence[float], b: Sequence[float], test_size: int) -> tuple[str, str]:
+    """Which of two results is better, "a", "b" or "tie", and the yardstick it was judged by, in words.
+
+    ``a`` and ``b`` are test accuracies, one per seed. With at least two seeds on each side the gap must beat
+    the seeds' range (``seed_verdict``). With a single run on either side there is no range to compare with,
+    so the gap must beat the noise of single runs on ``test_size`` test examples (``noise_band``)."""
+    if not a or not b:
+        raise ValueError("judge needs at least one accuracy on each side")
+    if min(len(a), len(b)) >= 2:
+        return seed_verdict(list(a), list(b)), "the seeds' range"
+    mean_a, mean_b = sum(a) / len(a), sum(b) / len(b)
+    band = noise_band((mean_a + mean_b) / 2, test_size)
+    gap = mean_a - mean_b
+    outcome = "tie" if abs(gap) <= band else "a" if gap > 0 else "b"
+    return outcome, f"the noise of single runs (±{100 * band:.1f} points on {test_size:,} test examples)"
+
+
+def against_best(groups: Mapping[str, Sequence[float]], judge: Callable[[list, list], str] = seed_verdict
+                 ) -> tuple[str, list[str], list[str]]:
+    """The method with the highest mean accuracy, the methods it beats, and the methods it ties with.
+
+    ``groups``: {method: test accuracies, one per seed}. Highest mean is not the same as best: the leader is
+    compared with every other method by ``judge`` (``seed_verdict`` unless you pass your own), and only a
+    method it beats by more than the seeds' spread counts as beaten."""
+    if not groups:
+        raise ValueError("against_best needs at least one method with its accuracies")
+    means = {m: sum(acc) / len(acc) for m, acc in groups.items()}
+    best = max(means, key=means.get)
+    outcome = {m: judge(list(groups[best]), list(acc)) for m, acc in groups.items() if m != best}
+    return best, [m for m, v in outcome.items() if v == "a"], [m for m, v in outcome.items() if v != "a"]
 
 
 def spec_of(model: nn.Module) -> ArchSpec:

@@ -27,7 +27,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.subplots import make_subplots
 
-from . import paper
+from . import paper, results
 
 METHOD_COLORS = {
     "lora": "#1f77b4", "adapter": "#ff7f0e", "prefix": "#2ca02c", "prompt": "#d62728", "gate": "#9467bd",
@@ -340,11 +340,8 @@ def stored_params(row: Mapping, layers: int = 6, hidden: int = 384, reparam_hidd
 
 def _seed_points(rows: Sequence[Mapping]) -> dict[str, list[dict]]:
     """Runs grouped by (method, size) over their seeds: mean, min and max accuracy, per method sorted by x."""
-    groups: dict[tuple, list[Mapping]] = {}
-    for row in rows:
-        groups.setdefault((str(row["method"]), row.get("size")), []).append(row)
     points: dict[str, list[dict]] = {}
-    for (method, size), runs in groups.items():
+    for (method, size), runs in results.group_rows(({"size": None, **row} for row in rows), "method", "size").items():
         acc = [float(r["accuracy"]) for r in runs]
         points.setdefault(method, []).append(dict(
             size=size, x=stored_params(runs[0]), trainable=int(runs[0]["trainable"]), mean=float(np.mean(acc)),

@@ -21,6 +21,7 @@ import os
 import platform
 import subprocess
 import time
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from . import modes
@@ -148,6 +149,25 @@ def seeds_text(p: dict) -> str:
     """"seed 0" or "seeds 0, 1, 2": which seeds a stored record's provenance holds."""
     seeds = p.get("seeds") or [p["seed"]]
     return f"seed {seeds[0]}" if len(seeds) == 1 else "seeds " + ", ".join(map(str, seeds))
+
+
+def group_rows(rows: Iterable[Mapping], *keys: str) -> dict:
+    """Stored runs grouped over their seeds: one list of rows per value of ``keys``, in the order first seen.
+
+    An experiment run with several seeds stores one row per seed, side by side. ``group_rows(rows, "method")``
+    gives ``{"lora": [row of seed 0, row of seed 1, ...], ...}``; with two keys, ``group_rows(rows, "method",
+    "size")``, the groups are keyed by pairs such as ``("lora", 16)``. Each group's accuracies then give a mean
+    and a range (``metrics.seed_summary``) and a verdict against another group (``metrics.seed_verdict``)."""
+    if not keys:
+        raise ValueError('group_rows needs at least one key to group by, e.g. group_rows(rows, "method")')
+    groups: dict = {}
+    for row in rows:
+        missing = [k for k in keys if k not in row]
+        if missing:
+            raise ValueError(f"a row has no {', '.join(map(repr, missing))}; its keys: {', '.join(map(repr, row))}")
+        key = row[keys[0]] if len(keys) == 1 else tuple(row[k] for k in keys)
+        groups.setdefault(key, []).append(row)
+    return groups
 
 
 def stored_row(name: str, method: str, size: int | None = None) -> dict:

@@ -34,3 +34,68 @@ def test_one_figures_data_is_stored_for_one_seed_only(tmp_path):
     results.save_seeds("fig", [(0, {"grid": [1, 2]}, 1.0)], "cmd", folder=tmp_path)
     with pytest.raises(ValueError, match="one seed only"):
         results.save_seeds("fig", [(1, {"grid": [3]}, 1.0)], "cmd --add", add=True, folder=tmp_path)
+
+
+def test_group_rows_gathers_the_seeds_of_each_run():
+    import pytest
+
+    rows = _rows(0, 0.8)["rows"] + _rows(1, 0.7)["rows"]
+    by_method = results.group_rows(rows, "method")
+    assert list(by_method) == ["lora", "head"]
+    assert [r["accuracy"] for r in by_method["lora"]] == [0.8, 0.7]
+    assert set(results.group_rows(rows, "method", "size")) == {("lora", 8), ("head", None)}
+    with pytest.raises(ValueError, match="no 'examples'"):
+        results.group_rows(rows, "examples")
+    with pytest.raises(ValueError, match="at least one key"):
+        results.group_rows(rows)
+
+
+def test_judge_uses_the_seeds_range_and_falls_back_to_the_noise_of_single_runs():
+    from lesson_lib import metrics
+
+    # several seeds: the gap must beat the larger range
+    assert metrics.judge([0.90, 0.91], [0.85, 0.86], 1000)[0] == "a"
+    assert metrics.judge([0.90, 0.95], [0.88, 0.89], 1000) == ("tie", "the seeds' range")
+    # one run on a side: the gap must beat the noise band of single runs (±2.9 points near 88 % on 1,000)
+    outcome, yardstick = metrics.judge([0.889], [0.847], 1000)
+    assert outcome == "a" and "noise of single runs" in yardstick and "1,000" in yardstick
+    assert metrics.judge([0.88], [0.86], 1000)[0] == "tie"
+    assert metrics.judge([0.80], [0.88, 0.89], 1000)[0] == "b"
+
+
+def test_against_best_names_the_leader_and_only_the_methods_it_really_beats():
+    from lesson_lib import metrics
+
+    best, beaten, tied = metrics.against_best({"lora": [0.88, 0.89], "adapter": [0.882, 0.884],
+                                               "prompt": [0.81, 0.82]})
+    assert best == "lora" and beaten == ["prompt"] and tied == ["adapter"]
+    # a judge of one's own is used for every comparison
+    assert metrics.against_best({"a": [0.9], "b": [0.5]}, judge=lambda a, b: "a")[1] == ["b"]
+
+
+def test_readme_tables_show_every_seed_of_the_sweep_and_judge_by_their_range(tmp_path, monkeypatch):
+    """With several seeds stored, the sweep and the rank table show mean (range) and their verdicts use the
+    seeds' range; with one seed, the noise of single runs."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    import readme_tables
+
+    def run(method, size, acc, seed):
+        return {"method": method, "size": size, "trainable": 100 * size, "accuracy": acc, "seed": seed,
+                "steps": 300, "batch_size": 32, "test_size": 1000, "file_bytes": 400 * size}
+
+    sweep = [run("lora", r, acc + d, seed) for seed, d in ((0, 0.0), (1, 0.01))
+             for r, acc in ((1, 0.84), (64, 0.89))]
+    fixed = [run("lora_fixed_alpha", r, acc, 0) for r, acc in ((1, 0.866), (64, 0.884))]
+    for name, rows, seeds in (("sweep_tweets", sweep, [0, 1]), ("rank_fixed_alpha_tweets", fixed, [0])):
+        results.save_seeds(name, [(s, {"task": "tweets", "rows": [r for r in rows if r["seed"] == s]}, 1.0)
+                                  for s in seeds], "cmd", folder=tmp_path)
+    monkeypatch.setattr(readme_tables, "STORED", tmp_path)
+    table = readme_tables.sweep()
+    assert "mean (range) over 2 seeds" in table and "| lora | 64 | 6,400 | 89.5 % (89.0–90.0) |" in table
+    ranks = readme_tables.fixed_alpha()
+    assert "| 1 | 84.5 % (84.0–85.0) | 86.6 % |" in ranks
+    assert "α = 2r: r = 64 is better than r = 1, judged against the seeds' range" in ranks
+    assert "α = 16: r = 64 and r = 1 tie, judged against the noise of single runs" in ranks

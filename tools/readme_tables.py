@@ -46,11 +46,27 @@ def _provenance(record: dict) -> str:
             f"`{p['command']}`")
 
 
-def _by_method(record: dict) -> dict[str, list[dict]]:
-    groups: dict[str, list[dict]] = {}
-    for r in record["result"]["rows"]:
-        groups.setdefault(r["method"], []).append(r)
-    return groups
+def _groups(record: dict, *keys: str) -> dict:
+    from lesson_lib.results import group_rows
+
+    return group_rows(record["result"]["rows"], *keys)
+
+
+def _seeds(record: dict) -> int:
+    return len(record["provenance"].get("seeds") or [0])
+
+
+def _verdict(groups: dict[str, list[dict]], what: str) -> str:
+    """One sentence: which method has the highest mean, whom it beats and whom it ties with over the seeds."""
+    from lesson_lib.metrics import against_best
+
+    best, beaten, tied = against_best({m: [r["accuracy"] for r in runs] for m, runs in groups.items()})
+    seeds = min(len(runs) for runs in groups.values())
+    if seeds < 2:
+        return f"{what}: one seed, so no winner can be named (a gap of a point or two is within noise)."
+    return (f"{what} ({seeds} seeds): the highest mean is {NAMES.get(best, best)}. It beats "
+            f"{'; '.join(NAMES.get(m, m) for m in beaten) or 'no other method'}. It ties with "
+            f"{'; '.join(NAMES.get(m, m) for m in tied) or 'none'}.")
 
 
 def _mean_range(values: list[float]) -> str:
@@ -71,8 +87,8 @@ def compare() -> str:
     tweets, bbc = _load(STORED / "compare_tweets.json"), _load(STORED / "compare_bbc.json")
     if tweets is None or bbc is None:
         return "_Not computed yet: `python -m lesson_lib precompute compare_tweets compare_bbc`._"
-    t, b = _by_method(tweets), _by_method(bbc)
-    seeds_t, seeds_b = len(tweets["provenance"].get("seeds") or [0]), len(bbc["provenance"].get("seeds") or [0])
+    t, b = _groups(tweets, "method"), _groups(bbc, "method")
+    seeds_t, seeds_b = _seeds(tweets), _seeds(bbc)
     rows = [f"| method | trainable parameters (tweets) | tweets accuracy ({seeds_t} seed{'s' * (seeds_t > 1)}) | "
             f"BBC accuracy ({seeds_b} seed{'s' * (seeds_b > 1)}) | saved task file |", "|---|---:|---:|---:|---:|"]
     for method, runs in t.items():
@@ -85,7 +101,11 @@ def compare() -> str:
     tb, bb = tweets["result"]["rows"][0], bbc["result"]["rows"][0]
     rows += ["", f"Budget: tweets {tb['steps']} steps × {tb['batch_size']}, test {tb['test_size']:,} tweets; BBC "
                  f"{bb['steps']} steps × {bb['batch_size']}, test {bb['test_size']} articles. Stored: tweets on "
-                 f"{_provenance(tweets)}; BBC on {_provenance(bbc)}."]
+                 f"{_provenance(tweets)}; BBC on {_provenance(bbc)}.",
+             "", "A winner is named only when its lead is larger than the range the seeds alone span "
+                 "(`ll.metrics.seed_verdict`); full fine-tuning is left out of the verdicts.",
+             "", "- " + _verdict({m: r for m, r in t.items() if m != "full"}, "Tweets"),
+             "- " + _verdict({m: r for m, r in b.items() if m != "full"}, "BBC News")]
     return "\n".join(rows)
 
 
@@ -93,20 +113,19 @@ def sweep() -> str:
     record = _load(STORED / "sweep_tweets.json")
     if record is None:
         return "_Not computed yet: `python -m lesson_lib precompute sweep_tweets`._"
-    by_method: dict[str, list] = {}
-    for r in record["result"]["rows"]:
-        by_method.setdefault(r["method"], []).append(r)
     from lesson_lib.plots import stored_params
 
-    rows = ["| method | size → test accuracy (parameters stored per task) |", "|---|---|"]
-    for method, runs in by_method.items():
-        runs.sort(key=lambda r: r["size"])
-        cells = " · ".join(f"{r['size']}: {_pct(r['accuracy'])} ({stored_params(r):,})" for r in runs)
-        rows.append(f"| {method} | {cells} |")
+    seeds = _seeds(record)
+    rows = ["| method | size | parameters stored per task | test accuracy" + (f", mean (range) over {seeds} seeds |"
+                                                                        if seeds > 1 else " |"), "|---|---:|---:|---:|"]
+    groups = _groups(record, "method", "size")
+    methods = list(dict.fromkeys(method for method, _ in groups))  # in the order the sweep ran them
+    for (method, size), runs in sorted(groups.items(), key=lambda item: (methods.index(item[0][0]), item[0][1])):
+        rows.append(f"| {method} | {size} | {stored_params(runs[0]):,} | {_acc(runs)} |")
     r0 = record["result"]["rows"][0]
-    rows += ["", f"{r0['steps']} steps × {r0['batch_size']} per run, every layer, one seed. Parameters stored: for "
-                 "the prefix, its folded keys and values (its MLP trains, then is dropped); for the others, what "
-                 f"trains. Stored on {_provenance(record)}."]
+    rows += ["", f"{r0['steps']} steps × {r0['batch_size']} per run, every layer. Parameters stored: for the prefix, "
+                 "its folded keys and values (its MLP trains, then is dropped); for the others, what trains. Stored "
+                 f"on {_provenance(record)}."]
     return "\n".join(rows)
 
 
@@ -114,12 +133,27 @@ def fixed_alpha() -> str:
     record, sweep_record = _load(STORED / "rank_fixed_alpha_tweets.json"), _load(STORED / "sweep_tweets.json")
     if record is None or sweep_record is None:
         return "_Not computed yet: `python -m lesson_lib precompute rank_fixed_alpha_tweets`._"
-    two_r = {r["size"]: r["accuracy"] for r in sweep_record["result"]["rows"] if r["method"] == "lora"}
+    from lesson_lib.metrics import judge
+    from lesson_lib.results import seeds_text
+
+    arms = {"α = 2r": {size: [r["accuracy"] for r in runs] for (m, size), runs in
+                       _groups(sweep_record, "method", "size").items() if m == "lora"},
+            "α = 16": {size: [r["accuracy"] for r in runs] for size, runs in _groups(record, "size").items()}}
+    sizes = sorted(arms["α = 16"])
     rows = ["| LoRA rank r | α = 2r (α/r = 2) | α = 16 (α/r = 16/r) |", "|---:|---:|---:|"]
-    for r in sorted(record["result"]["rows"], key=lambda r: r["size"]):
-        other = _pct(two_r[r["size"]]) if r["size"] in two_r else "–"
-        rows.append(f"| {r['size']} | {other} | {_pct(r['accuracy'])} |")
-    rows += ["", f"One seed each. Stored on {_provenance(record)}."]
+    for r in sizes:
+        two_r = _mean_range(arms["α = 2r"][r]) if r in arms["α = 2r"] else "–"
+        rows.append(f"| {r} | {two_r} | {_mean_range(arms['α = 16'][r])} |")
+    rows += ["", f"α = 2r: the sweep's runs ({seeds_text(sweep_record['provenance'])}). α = 16: stored on "
+                 f"{_provenance(record)}.", ""]
+    lo, hi = sizes[0], sizes[-1]
+    n = record["result"]["rows"][0]["test_size"]
+    for arm, acc in arms.items():
+        if lo in acc and hi in acc:
+            outcome, yardstick = judge(acc[hi], acc[lo], n)
+            said = {"a": f"r = {hi} is better than r = {lo}", "b": f"r = {lo} is better than r = {hi}",
+                    "tie": f"r = {hi} and r = {lo} tie"}[outcome]
+            rows.append(f"- {arm}: {said}, judged against {yardstick}.")
     return "\n".join(rows)
 
 
@@ -168,19 +202,17 @@ def instruct() -> str:
     record = _load(STORED / "instruct_tasks.json")
     if record is None:
         return "_Not computed yet: `python -m lesson_lib precompute instruct_tasks`._"
-    arms: dict[str, list[dict]] = {}
-    for r in record["result"]["rows"]:
-        arms.setdefault(r["arm"], []).append(r)
+    arms = _groups(record, "arm")
     label = {"untrained": "untrained (random yes/no head)", "leaky": "6, but sport and tech articles leaked in as 'no'",
              "trained on them": "all 8, the 2 test questions included (not zero-shot)"}
     rows = ["| trained on | questions | accuracy on the 2 unseen questions (sport, tech) |", "|---|---:|---:|"]
     for arm, runs in arms.items():
         rows.append(f"| {label.get(arm, ', '.join(runs[0]['trained_on']))} | {runs[0]['questions']} | "
                     f"{_mean_range([r['held_out'] for r in runs])} |")
-    p, rc = record["provenance"], record["result"]["recipe"]
+    rc = record["result"]["recipe"]
     rows += ["", f"Yes/no questions over the tweets' and BBC's classes, chance 50 %; {runs[0]['test_size']} test "
                  f"examples; LoRA r = {rc['r']} in the top {rc['top']} layers, {rc['steps']} steps × "
-                 f"{rc['batch_size']}; mean (range) over {len(p.get('seeds') or [0])} seeds. Stored on "
+                 f"{rc['batch_size']}; mean (range) over {_seeds(record)} seeds. Stored on "
                  f"{_provenance(record)}."]
     return "\n".join(rows)
 
@@ -190,15 +222,25 @@ def low_resource() -> str:
     if record is None:
         return "_Not computed yet: `python -m lesson_lib precompute low_resource_tweets`._"
     cells: dict[int, dict[str, list[float]]] = {}
-    for r in record["result"]["rows"]:
-        cells.setdefault(r["examples"], {}).setdefault(r["method"], []).append(r["accuracy"])
+    for (k, method), runs in _groups(record, "examples", "method").items():
+        cells.setdefault(k, {})[method] = [r["accuracy"] for r in runs]
     methods = list(next(iter(cells.values())))
     rows = ["| training tweets K | " + " | ".join(NAMES.get(m, m.replace("unipelt_paper", "UniPELT as in the paper"))
                                                 for m in methods) + " |", "|---:|" + "---:|" * len(methods)]
     for k, by in sorted(cells.items()):
         rows.append(f"| {k:,} | " + " | ".join(_mean_range(by[m]) for m in methods) + " |")
     rows += ["", f"Every layer; UniPELT as in the paper: LoRA r = 8, one Pfeiffer adapter m = 48, the prefix with its "
-                 f"MLP at its own learning rate; tested on all 1,000 test tweets. Stored on {_provenance(record)}."]
+                 f"MLP at its own learning rate; tested on all 1,000 test tweets. Stored on {_provenance(record)}.", ""]
+    from lesson_lib.metrics import judge
+
+    n = record["result"]["rows"][0]["test_size"]
+    for k, by in sorted(cells.items()):
+        singles = {m: acc for m, acc in by.items() if not m.startswith("unipelt")}
+        best = max(singles, key=lambda m: sum(singles[m]) / len(singles[m]))
+        outcome, yardstick = judge(by["unipelt_paper"], singles[best], n)
+        said = {"a": "UniPELT is better", "b": "the single method is better", "tie": "a tie"}[outcome]
+        rows.append(f"- K = {k:,}: UniPELT against the best single method, {NAMES.get(best, best)}: {said} "
+                    f"(judged against {yardstick}).")
     return "\n".join(rows)
 
 

@@ -29,16 +29,22 @@ CELLS = [
     from lesson_lib import plots
 
     def by_method(rows):
-        groups = {}
-        for r in rows:
-            groups.setdefault(r["method"], []).append(r)
-        return groups
+        # the stored runs of each method, one per seed: {"lora": [run of seed 0, run of seed 1, ...], ...}
+        return ll.results.group_rows(rows, "method")
+
+    def accuracies(runs):
+        return [r["accuracy"] for r in runs]
+
+    def mean_range(acc):
+        # one run: its accuracy; several seeds: the mean and, in brackets, the lowest and the highest
+        s = ll.metrics.seed_summary(acc)
+        return f"{s['mean']:.1%}" + (f" ({100 * s['low']:.1f}–{100 * s['high']:.1f})" if s["seeds"] > 1 else "")
 
     def show(results):
         print(f"[{results['task']}] {results['source']}")
         print(f"  {'method':12s} {'size':>5s} {'trainable':>10s} {'stored':>10s} {'test acc (mean)':>16s} {'range':>14s} {'seeds':>5s}")
         for method, runs in by_method(results["rows"]).items():
-            s = ll.metrics.seed_summary([r["accuracy"] for r in runs])
+            s = ll.metrics.seed_summary(accuracies(runs))
             r = runs[0]
             size = "" if r["size"] is None else r["size"]
             spread = f"{s['low']:.1%}–{s['high']:.1%}" if s["seeds"] > 1 else "one run"
@@ -100,7 +106,8 @@ CELLS = [
         judge = ll.metrics.seed_verdict
     best_by_task = {}
     for task, results in compare.items():
-        groups = {m: [r["accuracy"] for r in runs] for m, runs in by_method(results["rows"]).items() if m != "full"}
+        groups = {m: accuracies(runs) for m, runs in by_method(results["rows"]).items() if m != "full"}
+        # the highest mean, then your verdict against every other method (ll.metrics.against_best does this)
         best = best_by_task[task] = max(groups, key=lambda m: sum(groups[m]) / len(groups[m]))
         outcome = {m: judge(groups[best], acc) for m, acc in groups.items() if m != best}
         beaten = [m for m, v in outcome.items() if v == "a"]
@@ -126,24 +133,32 @@ CELLS = [
     sweep = ll.results.get("sweep_tweets")
     print(f"[{sweep['task']}] {sweep['source']}")
     print(ll.paper.FACTS["lora_gpt3_table15"])
+    def by_size(runs):
+        # {size: the runs of that size, one per seed}, the smallest size first
+        return dict(sorted(ll.results.group_rows(runs, "size").items()))
+
+    print("size: test accuracy (parameters stored per task)")
     for method, runs in by_method(sweep["rows"]).items():
-        runs = sorted(runs, key=lambda r: r["size"])
-        print(f"  {method:8s} " + "  ".join(f"{r['size']}: {r['accuracy']:.1%} ({plots.stored_params(r):,})" for r in runs))
+        print(f"  {method:8s} " + "  ".join(f"{size}: {mean_range(accuracies(at))} ({plots.stored_params(at[0]):,})"
+                                            for size, at in by_size(runs).items()))
     from lesson_lib import widgets
     widgets.FigureView(plots.paper_vs_ours(sweep["rows"])).widget
     """),
     md("""
-    One seed per point in our sweep, so a difference between two sizes counts as a drop only when it is larger
-    than the noise of single runs on 1,000 test tweets (`ll.metrics.noise_band`, computed in the cell).
+    Does a method get *worse* when it grows? Each point above is the mean over the stored seeds (the error bar
+    spans them). A lower score at the largest size counts as a drop only when the gap is larger than the seeds'
+    range. Where a point has only one run, there is no range, so the gap must be larger than the noise of single
+    runs on 1,000 test tweets instead (`ll.metrics.judge` picks the right yardstick).
     """),
     code("""
     for method, runs in by_method(sweep["rows"]).items():
-        runs = sorted(runs, key=lambda r: r["size"])
-        peak = max(runs, key=lambda r: r["accuracy"])
-        drop = peak["accuracy"] - runs[-1]["accuracy"]
-        noise = ll.metrics.noise_band(peak["accuracy"], peak["test_size"])
-        ll.verdict(f"{method}: the largest size is {100 * drop:.1f} points below the best size ({peak['size']}); "
-                   + ("a drop larger than the noise" if drop > noise else f"within the noise (±{100 * noise:.1f})"))
+        acc = {size: accuracies(at) for size, at in by_size(runs).items()}
+        best = max(acc, key=lambda size: sum(acc[size]) / len(acc[size]))
+        largest = max(acc)
+        gap = sum(acc[best]) / len(acc[best]) - sum(acc[largest]) / len(acc[largest])
+        outcome, yardstick = ll.metrics.judge(acc[best], acc[largest], runs[0]["test_size"])
+        ll.verdict(f"{method}: the largest size ({largest}) is {100 * gap:.1f} points below the best size ({best}): "
+                   + ("a real drop" if outcome == "a" else "no real drop") + f", judged against {yardstick}")
     """),
     md("""
     ### The rank sweep, with α fixed
@@ -155,12 +170,19 @@ CELLS = [
     code("""
     fixed = ll.results.get("rank_fixed_alpha_tweets")
     print(fixed["source"])
-    two_r = {r["size"]: r["accuracy"] for r in sweep["rows"] if r["method"] == "lora"}
-    for r in sorted(x["size"] for x in fixed["rows"]):
-        acc = next(x["accuracy"] for x in fixed["rows"] if x["size"] == r)
-        other = f"{two_r[r]:.1%}" if r in two_r else "–"
-        print(f"  r = {r:2d}: α = 2r (α/r = 2) {other:>6s}   α = {ll.experiments.FIXED_ALPHA} "
-              f"(α/r = {ll.experiments.FIXED_ALPHA / r:g}) {acc:.1%}")
+    alpha = ll.experiments.FIXED_ALPHA
+    arms = {"α = 2r": {r: accuracies(at) for r, at in by_size(by_method(sweep["rows"]).get("lora", [])).items()},
+            f"α = {alpha}": {r: accuracies(at) for r, at in by_size(fixed["rows"]).items()}}
+    for r, acc in arms[f"α = {alpha}"].items():
+        two_r = mean_range(arms["α = 2r"][r]) if r in arms["α = 2r"] else "–"
+        print(f"  r = {r:2d}: α = 2r (α/r = 2) {two_r:>20s}   α = {alpha} (α/r = {alpha / r:g}) {mean_range(acc)}")
+    for arm, acc in arms.items():
+        if len(acc) < 2:
+            continue
+        low, high = min(acc), max(acc)
+        outcome, yardstick = ll.metrics.judge(acc[high], acc[low], fixed["rows"][0]["test_size"])
+        said = {"a": f"r = {high} beats r = {low}", "b": f"r = {low} beats r = {high}", "tie": f"r = {high} and r = {low} tie"}
+        ll.verdict(f"{arm}: {said[outcome]}, judged against {yardstick}")
     """),
     md("""
     ## UniPELT: all three methods, each behind a learned gate
@@ -219,11 +241,11 @@ CELLS = [
     code("""
     low = ll.results.get("low_resource_tweets")
     print(low["source"])
-    by_k = {}
-    for row in low["rows"]:
-        by_k.setdefault(row["examples"], {}).setdefault(row["method"], []).append(row["accuracy"])
+    by_k = {}                                   # {K: {method: accuracies, one per seed}}
+    for (k, method), runs in ll.results.group_rows(low["rows"], "examples", "method").items():
+        by_k.setdefault(k, {})[method] = accuracies(runs)
     for k, methods in sorted(by_k.items()):
-        print(f"  K = {k:5,}: " + "   ".join(f"{m} {ll.metrics.seed_summary(v)['mean']:.1%}" for m, v in methods.items()))
+        print(f"  K = {k:5,}: " + "   ".join(f"{m} {mean_range(v)}" for m, v in methods.items()))
     for k, methods in sorted(by_k.items()):
         singles = {m: v for m, v in methods.items() if not m.startswith("unipelt")}
         uni = next((v for m, v in methods.items() if m.startswith("unipelt")), None)
@@ -243,19 +265,18 @@ CELLS = [
     md("## Does the combination beat the best single method?"),
     code("""
     for task, results in compare.items():
-        rows = {r["method"]: r for r in results["rows"]}
-        singles = {m: rows[m]["accuracy"] for m in ("lora", "adapter", "prefix", "prompt") if m in rows}
-        best = max(singles, key=singles.get)
-        if "unipelt" not in rows:
+        groups = {m: accuracies(runs) for m, runs in by_method(results["rows"]).items()}
+        if "unipelt" not in groups:
             print(f"{task}: no UniPELT run in these results (quick mode trains only a few methods)")
             continue
-        uni = rows["unipelt"]["accuracy"]
-        gap, n = uni - singles[best], rows[best]["test_size"]
-        noise = ll.metrics.noise_band(uni, n)  # two single runs near p differ by chance by up to 2·√(2p(1−p)/n)
-        outcome = ("a tie: the gap is within the noise of single runs" if abs(gap) < noise
-                   else "beats it" if gap > 0 else "does not beat it")
-        ll.verdict(f"{task}: UniPELT {uni:.1%} vs best single ({best}) {singles[best]:.1%}, {100 * gap:+.1f} points "
-                   f"(noise ±{100 * noise:.1f} on {n:,} test examples) → {outcome}")
+        singles = {m: groups[m] for m in ("lora", "adapter", "prefix", "prompt") if m in groups}
+        best = max(singles, key=lambda m: sum(singles[m]) / len(singles[m]))
+        uni, other = groups["unipelt"], singles[best]
+        gap = sum(uni) / len(uni) - sum(other) / len(other)
+        outcome, yardstick = ll.metrics.judge(uni, other, results["rows"][0]["test_size"])
+        said = {"a": "UniPELT beats it", "b": "UniPELT does not beat it", "tie": "a tie"}[outcome]
+        ll.verdict(f"{task}: UniPELT {mean_range(uni)} vs the best single method ({best}) {mean_range(other)}, "
+                   f"{100 * gap:+.1f} points → {said} (judged against {yardstick})")
     """),
     md("""
     ### Question to think about
@@ -265,7 +286,7 @@ CELLS = [
     to decide on *your* task?
     """),
     code("""
-    tweets_groups = {m: [r["accuracy"] for r in runs] for m, runs in by_method(compare["tweets"]["rows"]).items()}
+    tweets_groups = {m: accuracies(runs) for m, runs in by_method(compare["tweets"]["rows"]).items()}
     ll.summary(
         "On the tweets, with the stored seeds: " + ", ".join(
             f"{m} {ll.metrics.seed_summary(v)['mean']:.1%}" for m, v in tweets_groups.items()) + ".",
