@@ -171,11 +171,25 @@ def group_rows(rows: Iterable[Mapping], *keys: str) -> dict:
 
 
 def stored_row(name: str, method: str, size: int | None = None) -> dict:
-    """One run (a row) of a stored experiment: ``stored_row("compare_tweets", "adapter")``."""
+    """One run (a row) of a stored experiment, its accuracy averaged over the seeds stored:
+    ``stored_row("compare_tweets", "adapter")``.
+
+    The row is the first seed's (its parameter counts, steps and seconds), with ``"accuracy"`` the mean over
+    every stored seed, ``"seeds"`` their number, and ``"low"`` and ``"high"`` the lowest and highest seed."""
     rows = [r for r in load(name)["result"]["rows"] if r["method"] == method and (size is None or r["size"] == size)]
     if not rows:
         raise ValueError(f"the stored {name!r} has no run of {method!r}" + ("" if size is None else f" at size {size}"))
-    return rows[0]
+    first = rows[0]
+    same = [r for r in rows if r.get("size") == first.get("size")]
+    acc = [r["accuracy"] for r in same]
+    return {**first, "accuracy": sum(acc) / len(acc), "seeds": len(acc), "low": min(acc), "high": max(acc)}
+
+
+def stored_text(row: dict) -> str:
+    """A stored row's accuracy in words: "88.7 % (mean of 2 seeds, 88.0–89.4)", or "88.7 %" for one run."""
+    text = f"{100 * row['accuracy']:.1f} %"
+    seeds = row.get("seeds", 1)
+    return text if seeds < 2 else f"{text} (mean of {seeds} seeds, {100 * row['low']:.1f}–{100 * row['high']:.1f})"
 
 
 def get(name: str) -> dict:

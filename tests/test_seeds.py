@@ -99,3 +99,13 @@ def test_readme_tables_show_every_seed_of_the_sweep_and_judge_by_their_range(tmp
     assert "| 1 | 84.5 % (84.0–85.0) | 86.6 % |" in ranks
     assert "α = 2r: r = 64 is better than r = 1, judged against the seeds' range" in ranks
     assert "α = 16: r = 64 and r = 1 tie, judged against the noise of single runs" in ranks
+
+
+def test_stored_row_averages_the_seeds_and_says_so(tmp_path, monkeypatch):
+    results.save_seeds("demo", [(s, _rows(s, acc), 1.0) for s, acc in ((0, 0.80), (1, 0.70), (2, 0.90))], "cmd",
+                       folder=tmp_path)
+    monkeypatch.setenv("LESSON_STORE", str(tmp_path))
+    row = results.stored_row("demo", "lora")
+    assert abs(row["accuracy"] - 0.80) < 1e-12 and row["seeds"] == 3 and (row["low"], row["high"]) == (0.70, 0.90)
+    assert results.stored_text(row) == "80.0 % (mean of 3 seeds, 70.0–90.0)"
+    assert results.stored_text({"accuracy": 0.887}) == "88.7 %"

@@ -171,7 +171,7 @@ CELLS = [
     reference = ll.results.stored_row("compare_tweets", "adapter")
     print(f"test accuracy {sentiment['accuracy']:.1%} on {sentiment['n']:,} tweets (chance 50%), "
           f"{history.steps[-1]} steps, {history.seconds:.0f} s")
-    print(f"stored full-mode run (every layer, {reference['steps']} steps): {reference['accuracy']:.1%}")
+    print(f"stored full-mode runs (every layer, {reference['steps']} steps): {ll.results.stored_text(reference)}")
     """),
     md("""
     **The base model is untouched.** `ll.checksum` reads every frozen weight and boils it down to one short
@@ -204,7 +204,7 @@ CELLS = [
     topic = ll.evaluate(model, bbc.test)
     print(f"tasks on this model: {list(ll.tasks.names(model))}, active: {ll.tasks.active_task(model)}")
     print(f"topic test accuracy {topic['accuracy']:.1%} on {topic['n']} articles (chance {1 / bbc.num_labels:.0%}); "
-          f"stored full-mode run: {ll.results.stored_row('compare_bbc', 'adapter')['accuracy']:.1%}")
+          f"stored full-mode runs: {ll.results.stored_text(ll.results.stored_row('compare_bbc', 'adapter'))}")
     """),
     *predict("""
     The model has just learned BBC topics with a second set of adapters. When you switch back to the sentiment
@@ -265,8 +265,8 @@ CELLS = [
     ll.summary(
         f"An adapter layer is h + up(σ(down(h))); with up at zero the model is unchanged at step 0 (checked: {unchanged}).",
         f"Adapters with m = 64 where this notebook trains them: {measured:,} trainable parameters, equal to the "
-        f"formula; sentiment test accuracy {sentiment['accuracy']:.1%} (stored full-mode run, every layer: "
-        f"{reference['accuracy']:.1%}).",
+        f"formula; sentiment test accuracy {sentiment['accuracy']:.1%} (stored full-mode runs, every layer: "
+        f"{ll.results.stored_text(reference)}).",
         f"A second task on the same frozen base: BBC topics at {topic['accuracy']:.1%}; switching back gives the "
         f"sentiment accuracy exactly again, and the base fingerprint never changed.",
         f"One small file per task: {size_sentiment / 2**20:.2f} MB and {size_topic / 2**20:.2f} MB against "

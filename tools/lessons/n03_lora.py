@@ -204,7 +204,7 @@ CELLS = [
     lora_acc = ll.evaluate(model, tweets.test)["accuracy"]
     reference = ll.results.stored_row("compare_tweets", "lora")
     print(f"test accuracy {lora_acc:.1%} (chance 50%), {history.seconds:.0f} s; "
-          f"stored full-mode run (every layer, {reference['steps']} steps): {reference['accuracy']:.1%}")
+          f"stored full-mode runs (every layer, {reference['steps']} steps): {ll.results.stored_text(reference)}")
     """),
     md("""
     ## The rank knob
@@ -286,12 +286,15 @@ CELLS = [
     """),
     code("""
     for task_name in ("tweets", "bbc"):
-        rows = {r["method"]: r for r in ll.results.load(f"compare_{task_name}")["result"]["rows"] if r["seed"] == 0}
-        lora, full = rows["lora"], rows["full"]
-        gap = full["accuracy"] - lora["accuracy"]
-        noise = ll.metrics.noise_band(full["accuracy"], full["test_size"])
+        lora, full = (ll.results.stored_row(f"compare_{task_name}", m) for m in ("lora", "full"))
+        runs = ll.results.group_rows(ll.results.load(f"compare_{task_name}")["result"]["rows"], "method")
+        outcome, yardstick = ll.metrics.judge([r["accuracy"] for r in runs["full"]],
+                                              [r["accuracy"] for r in runs["lora"]], full["test_size"])
+        said = {"a": "full fine-tuning is better", "b": "LoRA is better", "tie": "a tie"}[outcome]
         print(f"{task_name:6s}: LoRA r = 8 {lora['accuracy']:.1%} with {lora['trainable']:,} parameters | full "
-              f"{full['accuracy']:.1%} with {full['trainable']:,} | gap {100 * gap:+.1f} points (noise ±{100 * noise:.1f})")
+              f"{full['accuracy']:.1%} with {full['trainable']:,} | gap {100 * (full['accuracy'] - lora['accuracy']):+.1f} "
+              f"points ({lora['seeds']} seed{'s' * (lora['seeds'] > 1)})")
+        ll.verdict(f"{task_name:6s}: {said}, judged against {yardstick}")
     """),
     md("""
     On the tweets LoRA is within the noise of full fine-tuning. On BBC News the gap is larger. Three
@@ -352,7 +355,7 @@ CELLS = [
         f"LoRA's update B·A has rank at most r and costs 2·d·r numbers per matrix (r = 8, d = 384: {2 * 384 * 8:,} "
         f"instead of {384 * 384:,}).",
         f"LoRA r = 8 on query and value here: test accuracy {lora_acc:.1%} "
-        f"(stored full-mode run, every layer: {reference['accuracy']:.1%}).",
+        f"(stored full-mode runs, every layer: {ll.results.stored_text(reference)}).",
         f"A random update of the same rank and size gives {updates['random ΔW, same rank and size']:.1%}: the "
         "direction learned is what matters.",
         f"Merged, LoRA costs nothing at inference ({ms['merged'] / ms['base']:.2f}× the base model's time here), and "

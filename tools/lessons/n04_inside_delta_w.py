@@ -4,23 +4,28 @@ CELLS = [
     md("""
     # 04 · Inside ΔW: adaptation is a few directions
 
-    The LoRA paper (§7) asks what the learned update $\\Delta W$ looks like. Its answer: a very low rank
-    suffices; the subspaces found with $r = 8$ and $r = 64$ share their *top* direction (similarity above 0.5),
-    while their other directions look like noise; and $\\Delta W$ amplifies directions that were *not*
-    emphasised in $W$. The authors' own analysis notebook is lost
-    (microsoft/LoRA#100); this one measures the same things on MiniLM, live.
+    Section 7 of the LoRA paper asks what the learned update $\\Delta W$ looks like. It finds three things:
+
+    - a very low rank is enough;
+    - runs with $r = 8$ and $r = 64$ agree on their *top* direction (similarity above 0.5), but their other
+      directions look like noise;
+    - $\\Delta W$ strengthens directions that $W$ itself does *not* stress.
+
+    This notebook measures the same three things on MiniLM, live. (The authors' own analysis notebook was never
+    published: microsoft/LoRA#100.)
     """),
     setup_cell("04 inside delta w"),
     timing_cell("04_inside_delta_w", """
     The long cells train LoRA twice (r = 8 and r = 64) and measure the accuracy at several truncated ranks.
-    The every-layer analysis with the full fine-tune beside it is computed live in full mode and shown from
-    stored full-mode results in CPU mode. The ΔW explorer evaluates every rank in the background.
+    The every-layer analysis, with full fine-tuning beside it, runs live in full mode; in CPU mode it shows
+    stored full-mode results. The ΔW explorer evaluates every rank in the background.
     """),
     md("""
     ## Two LoRA runs: r = 8 and r = 64
 
-    Same data, same steps, query and value matrices; `ll.recipe` says where (every layer in full mode, the top
-    two layers in CPU mode). Expect both to reach about the same test accuracy: the extra rank is not needed.
+    Both runs use the same data and the same number of steps, and both adapt the query and value matrices.
+    `ll.recipe` says in which layers: every layer in full mode, the top two in CPU mode. Expect both runs to
+    reach about the same test accuracy: the extra rank is not needed.
 
     **What you should see:** two runs of one to one and a half minutes each on a laptop CPU (seconds on a GPU,
     at once from a lecture cache); both near 87 % test accuracy in CPU mode (near 88–89 % in full mode, every
@@ -57,8 +62,8 @@ CELLS = [
     **effective rank** is a smooth count of the pieces in use: n equal strengths give n, one dominant piece
     gives about 1.
 
-    For every adapted matrix: its numerical rank, effective rank, and the energy in the top-k directions. Expect the r = 64 updates to put most
-    of their energy in a handful of directions.
+    The table below gives, for every adapted matrix, its rank, its effective rank and its energy at k = 1, 2, 4
+    and 8. Expect the r = 64 updates to put most of their energy in a handful of directions.
     """),
     code("""
     def spectrum_table(rows):
@@ -73,9 +78,10 @@ CELLS = [
     md("""
     ## Truncate every ΔW to rank k and measure the accuracy
 
-    The demonstration that a tiny rank keeps the accuracy: replace every $\\Delta W$ of the r = 64 model by
-    its best rank-k approximation (the top k singular directions: no rank-k matrix is closer) and evaluate on
-    the whole test set. Rank 0 removes the update and leaves the base model with its trained head.
+    Now a test of the claim that a tiny rank is enough. We replace every $\\Delta W$ of the r = 64 model by its
+    best rank-k approximation: we keep its k strongest directions and drop the others. (No other rank-k matrix
+    is closer to $\\Delta W$.) Then we evaluate on the whole test set. Rank 0 removes the update completely:
+    what is left is the base model with its trained head.
     """),
     *predict("""
     Truncate every ΔW of the r = 64 model to rank 1: keep one direction out of 64 in each matrix. How many
@@ -104,9 +110,10 @@ CELLS = [
     md("""
     ## Every layer, and full fine-tuning beside it
 
-    The same analysis for LoRA in all six layers and for a full fine-tune with the same budget
-    ($W_\\text{after} - W_\\text{before}$ of the same twelve query and value matrices). This trains three
-    models on every layer: in full mode it runs now; in CPU mode it shows the stored full-mode results.
+    Now the same analysis with LoRA in all six layers, and for full fine-tuning with the same budget. For full
+    fine-tuning, $\\Delta W$ is $W_\\text{after} - W_\\text{before}$ of the same twelve query and value
+    matrices. This needs three models trained on every layer. In full mode they are trained now; in CPU mode
+    you see the stored full-mode results.
     """),
     code("""
     every = ll.results.get("delta_w_tweets")
@@ -137,9 +144,14 @@ CELLS = [
     md("""
     ## Subspace similarity between r = 8 and r = 64 (LoRA paper, §7.2)
 
-    $\\phi(A_{8}, A_{64}, i, j) = \\|U_{A_8}^{i\\top} U_{A_{64}}^{j}\\|_F^2 / \\min(i, j)$, with $U_A$ the right
-    singular vectors of $A$: 1 when the top-i directions of one run lie inside the top-j of the other, about
-    $\\max(i,j)/d$ for unrelated random directions.
+    Do two runs find the same directions? The paper measures it with a *subspace similarity*:
+
+    $$\\phi(A_{8}, A_{64}, i, j) = \\frac{\\|U_{A_8}^{i\\top} U_{A_{64}}^{j}\\|_F^2}{\\min(i, j)}$$
+
+    Here $U_{A}^{i}$ holds the top i right singular vectors of $A$: the input directions LoRA reads. φ is 1
+    when the top-i directions of one run lie inside the top-j directions of the other, and 0 when they are at
+    right angles. For unrelated random directions it is about $\\max(i,j)/d$, with $d = 384$, the width of
+    MiniLM.
     """),
     code("""
     loras8, loras64 = analysis.lora_layers(model8), analysis.lora_layers(model64)
@@ -154,12 +166,15 @@ CELLS = [
     md("""
     ### Explore ΔW yourself
 
-    Pick a layer and matrix: its singular values with the energy captured at k, the ΔW heatmap, and a rank-k slider
-    that truncates *every* ΔW and measures the accuracy (on a fixed evaluation subset); the answer stands beside
-    the slider. The subspace-similarity heatmap compares the r = 8 and r = 64 runs the way the table above prints
-    it: i (top-i directions of A, r = 8) on the rows, j (top-j of A, r = 64) on the columns. Each new k costs one
-    evaluation, so the panel evaluates every k in the background as soon as it is shown (powers of two first);
-    the status line says how many are ready.
+    - Pick a layer and a matrix: you see its singular values, the energy held by the top k, and a heatmap of
+      its $\\Delta W$.
+    - The rank-k slider truncates *every* $\\Delta W$ and measures the accuracy on a fixed set of test tweets;
+      the answer appears beside the slider.
+    - The φ heatmap compares the r = 8 and r = 64 runs the same way as the table above: i (the top-i
+      directions of the r = 8 run) on the rows, j (the top-j of the r = 64 run) on the columns.
+
+    Each new k costs one evaluation, so the panel starts evaluating every k in the background as soon as it
+    appears (powers of two first). Its status line says how many are ready.
     """),
     code("""
     from lesson_lib import widgets
@@ -171,8 +186,14 @@ CELLS = [
     md("""
     ## Amplification factor (§7.3)
 
-    How strongly does $\\Delta W$ amplify the directions it uses, compared with how much $W$ already had
-    in them? $\\|\\Delta W\\|_F / \\|U^\\top W V^\\top\\|_F$ with $U, V$ the top-r singular vectors of $\\Delta W$.
+    Does $\\Delta W$ strengthen directions that $W$ already uses, or new ones? The paper's *amplification
+    factor* compares two sizes:
+
+    $$\\frac{\\|\\Delta W\\|_F}{\\|U^\\top W V^\\top\\|_F}$$
+
+    On top: the size of the update. Below: how much of $W$ lies along the update's own top-r directions ($U$
+    and $V$ are the top-r left and right singular vectors of $\\Delta W$). A large factor means that
+    $\\Delta W$ pushes hard along directions where $W$ itself is weak.
     """),
     code("""
     short = analysis.short_name(name)

@@ -9,15 +9,16 @@ CELLS = [
 
     $$K = [P_K;\\, XW_K], \\quad V = [P_V;\\, XW_V], \\quad \\text{out} = \\text{softmax}\\!\\left(\\frac{Q K^\\top}{\\sqrt{d_h}} + M\\right) V$$
 
-    The prefix adds *keys and values*, not tokens: the sequence length and the real tokens' positions stay the
-    same, and the mask $M$ gets $P$ extra "visible" columns. **Prompt tuning** (Lester et al. 2021) is its
-    simplest relative: $P$ learned vectors inserted into the *input* embeddings only.
+    The prefix adds *keys and values*, not tokens. So the sequence keeps its length, the real tokens keep their
+    positions, and the mask $M$ (which says what each token may look at) gets $P$ extra "visible" columns.
+    **Prompt tuning** (Lester et al. 2021) is its simplest relative: $P$ learned vectors are inserted into the
+    *input* embeddings only, below the first layer.
     """),
     setup_cell("05 prefix and prompt"),
     timing_cell("05_prefix_and_prompt", """
     The long cells train prefix tuning with its MLP and without it (in CPU mode in the top two layers only).
-    Prompt tuning is trained live in full mode; its vectors enter below the first layer, so nothing can be
-    cached, and CPU mode shows its stored full-mode run.
+    Prompt tuning is trained live in full mode only. Its vectors enter below the first layer, so no layer's
+    output can be computed once and kept; CPU mode shows its stored full-mode run instead.
     """),
     md("How the prefix enters one attention layer of MiniLM (12 heads of 32 numbers), and where prompt tuning puts its vectors instead:"),
     code("ll.diagrams.prefix(length=10)"),
@@ -86,11 +87,11 @@ CELLS = [
     md("""
     ### Exercise 5.3 — your prefix attention inside MiniLM
 
-    The cell below lets **your** `prefix_attention` compute the attention of the layers this notebook trains,
-    with a flat prefix of P = 10 learned keys and values per layer, and trains it on the tweets beside the
-    library's prefix layers (same prefix vectors to start, same batches; attention dropout off in both, since
-    your function has none). If your function is right, both runs agree step by step. (In CPU mode about a
-    minute.)
+    The cell below puts **your** `prefix_attention` inside the layers this notebook trains, with a flat prefix
+    of P = 10 learned keys and values per layer. It trains this model on the tweets beside a model with the
+    library's prefix layers. Both start from the same prefix vectors and see the same batches. (Attention
+    dropout is off in both, since your function has none.) If your function is right, the two runs agree step
+    by step. In CPU mode this takes about a minute.
     """),
     code("ll.exercises.your_prefix_attention(prefix_attention, length=10);"),
     hint("""
@@ -101,11 +102,14 @@ CELLS = [
     md("""
     ## Prefix tuning in MiniLM
 
-    The library writes BERT's attention out (`lesson_lib/prefix.py`) and adds the prefix branch. With the
-    prefix switched off (gate 0) the written-out attention gives the model's own outputs — checked here, in
-    fp32, to 1e-5 (it is the same computation in another order). Then: P = 10 with the paper's
-    reparameterisation (an MLP produces the prefixes; training is more stable), where `ll.recipe` says
-    (every layer in full mode, the top two layers in CPU mode).
+    To add a prefix, the library writes BERT's attention out in full (`lesson_lib/prefix.py`) and adds the
+    prefix keys and values to it. First a check: with the prefix switched off (gate 0), the written-out
+    attention must give the model's own outputs. The cell checks this in 32-bit floats (fp32) to within 1e-5.
+    The results are not identical only because the same sums are added up in another order.
+
+    Then we add P = 10 prefix vectors with the paper's *reparameterisation*: a small MLP produces the
+    prefixes, which makes training more stable. `ll.recipe` says in which layers: every layer in full mode,
+    the top two in CPU mode.
     """),
     code("""
     recipe = ll.recipe("prefix")
@@ -135,10 +139,10 @@ CELLS = [
     live
     """),
     md("""
-    Press **Train** to watch prefix tuning learn. **trains in** starts at *top 2 of 6 (fast)*: prefixes only in
-    layers 4–5, the layers below computed once per tweet and kept; *all layers* is the paper's setting (slower
-    per step). The learning rate matters more here than for LoRA: try the **lr** menu. Quick mode presses Train
-    once for you.
+    Press **Train** to watch prefix tuning learn. The **trains in** menu starts at *top 2 of 6 (fast)*: there
+    are prefixes only in layers 4 and 5, and the layers below are computed once per tweet and kept. *All
+    layers* is the paper's setting; it is slower per step. The learning rate matters more here than for LoRA:
+    try the **lr** menu. (In quick mode the notebook presses Train once for you.)
     """),
     code("""
     if ll.FAST:
@@ -146,11 +150,13 @@ CELLS = [
         print(live.runlog.runs[-1]["label"], f"{live.runlog.runs[-1]['accuracy']:.1%}")
     """),
     md("""
-    Train the notebook's prefix, then **fold** it: the MLP is only a way to learn the prefixes; once trained,
-    its output (the prefix keys and values) is all the model needs, so we compute it once and throw the MLP
-    away. Folding does not change the computation, so the test accuracy must stay exactly the same — checked
-    in full precision (`amp=False`: on a GPU, evaluation normally rounds to 16 bits, and the folded prefix
-    would be rounded at another place than the MLP's output).
+    Now we train the notebook's prefix and then **fold** it. The MLP is only a tool for learning the
+    prefixes. Once training is over, its output (the prefix keys and values) is all the model needs. So we
+    compute that output once, store it, and throw the MLP away.
+
+    Folding does not change the computation, so the test accuracy must stay exactly the same. The cell checks
+    this in full precision (`amp=False`). On a GPU, evaluation normally rounds to 16-bit numbers, and the
+    folded prefix would be rounded at a different place than the MLP's output.
 
     **What you should see:** about two minutes of training on a laptop CPU; a test accuracy near 82 % in CPU
     mode (near 85 % in full mode, every layer), exactly the same accuracy after folding, and the number of
@@ -171,7 +177,7 @@ CELLS = [
     removed = ll.surgery.fold_prefix(model)
     folded_acc = ll.evaluate(model, tweets.test, amp=False)["accuracy"]
     reference = ll.results.stored_row("compare_tweets", "prefix")
-    print(f"test accuracy {prefix_acc:.1%} (stored full-mode run, every layer: {reference['accuracy']:.1%}); "
+    print(f"test accuracy {prefix_acc:.1%} (stored full-mode runs, every layer: {ll.results.stored_text(reference)}); "
           f"folding the MLP away removed {removed:,} parameters, keeps {ll.count_params(model).by_method['prefix']:,} "
           f"prefix numbers, accuracy after folding {folded_acc:.1%}")
     assert folded_acc == prefix_acc
@@ -183,10 +189,10 @@ CELLS = [
     md("""
     ### Why the MLP? The same learning rate, without it
 
-    Li & Liang found that optimising the prefix directly is unstable; the MLP makes training smoother.
-    Here: the flat prefix (no MLP), trained with the same learning rate and the same steps as the MLP version.
-    (On the tweets the flat prefix needs a much larger step: its own recipe uses 3e-2, thirty times more; try it
-    in the panel above with the **lr** menu.)
+    Li & Liang found that training the prefix directly is unstable, and that the MLP makes training smoother.
+    Here is the *flat* prefix (no MLP), trained with the same learning rate and the same steps as the MLP
+    version. (On the tweets the flat prefix needs much larger steps: its own recipe uses 3e-2, thirty times
+    more. Try it in the panel above with the **lr** menu.)
     """),
     code("""
     flat, _ = ll.load_base()
@@ -198,8 +204,8 @@ CELLS = [
     md("""
     ## How much attention do real tokens pay to the prefix?
 
-    Each prefix layer can keep its attention weights. For every layer: the average share of a real token's
-    attention that goes to the P prefix positions.
+    Each prefix layer can keep its attention weights. For every layer, the cell prints the average share of a
+    real token's attention that goes to the P prefix positions.
     """),
     code("""
     layers = [m for m in model.modules() if isinstance(m, ll.prefix.PrefixAttention)]
@@ -216,10 +222,11 @@ CELLS = [
     md("""
     ## Prompt tuning beside it
 
-    P = 10 learned input vectors (inserted right after [CLS]). Far fewer parameters than prefix tuning — and
-    usually a lower accuracy on a small model, as Lester et al. found for models below billions of parameters.
-    The prompt enters below the first layer, so every layer must run at every step: in full mode it trains now,
-    in CPU mode this is the stored full-mode run.
+    P = 10 learned input vectors, inserted right after the [CLS] token. Prompt tuning has far fewer parameters
+    than prefix tuning. On a small model it usually reaches a lower accuracy too: Lester et al. found that
+    prompt tuning catches up only for models with billions of parameters. The prompt enters below the first
+    layer, so every layer must run at every step. In full mode it trains now; in CPU mode you see the stored
+    full-mode run.
     """),
     code("""
     prompt_recipe = ll.recipe("prompt")
@@ -250,8 +257,8 @@ CELLS = [
     ll.summary(
         f"A prefix adds P keys and values to every attention layer it is in, not tokens: the sequence keeps its "
         f"length and the mask gets P visible columns.",
-        f"Prefix P = 10 with its MLP: {prefix_acc:.1%} test accuracy here (stored full-mode run: "
-        f"{reference['accuracy']:.1%}); folded, it keeps {ll.count_params(model).by_method['prefix']:,} numbers "
+        f"Prefix P = 10 with its MLP: {prefix_acc:.1%} test accuracy here (stored full-mode runs: "
+        f"{ll.results.stored_text(reference)}); folded, it keeps {ll.count_params(model).by_method['prefix']:,} numbers "
         f"and exactly the same accuracy ({folded_acc:.1%}).",
         f"Without the MLP, at the same learning rate: {flat_acc:.1%}: the flat prefix needs much larger steps.",
         f"Prompt tuning (input vectors only): {prompt['trainable'] - head:,} parameters, {prompt['accuracy']:.1%}.",

@@ -4,13 +4,16 @@ CELLS = [
     md("""
     # 06 · Compare and combine
 
-    Every method, the same budget, two tasks: sentiment of tweets and BBC News topics. Then accuracy against
-    trainable parameters (the LoRA paper's Figure 2, in miniature), and UniPELT (Mao et al. 2022): all three
-    methods in one model, each behind a learned gate.
+    This notebook has three parts:
 
-    The comparison and the size sweep train about thirty models on every layer. In full mode (a GPU) they run
-    now; in CPU mode they are the stored full-mode results, labelled with where and when they were computed and
-    the command that recomputes them. The UniPELT model is trained live in every mode.
+    1. every method with the same budget on two tasks: the sentiment of tweets and the topic of BBC News
+       articles;
+    2. accuracy against the number of trainable parameters (the LoRA paper's Figure 2, in miniature);
+    3. UniPELT (Mao et al. 2022): all three methods in one model, each behind a learned gate.
+
+    Parts 1 and 2 train about thirty models on every layer, several times over (once per *seed*). In full mode
+    (a GPU) they run now. In CPU mode you see the stored full-mode results; each table says where and when they
+    were computed and the command that recomputes them. The UniPELT model is trained live in every mode.
     """),
     setup_cell("06 compare and combine"),
     timing_cell("06_compare_and_combine", """
@@ -22,8 +25,9 @@ CELLS = [
     md("""
     ## Every method, the same budget
 
-    Each method from a fresh model, every layer, the same steps; where the stored results hold several seeds
-    (a seed fixes the random start and the order of the batches), each row shows their mean and their range.
+    Each method starts from a fresh model and trains in every layer for the same number of steps. A *seed* fixes
+    the random start and the order of the batches. Where the stored results hold several seeds, each row shows
+    their mean and their range (the lowest and the highest).
     """),
     code("""
     from lesson_lib import plots
@@ -124,10 +128,10 @@ CELLS = [
     ## Accuracy against trainable parameters: the paper's Figure 2 beside ours
 
     Left: the LoRA paper's data points for GPT-3 175B (its Table 15, the numbers behind Figure 2). Right: each
-    method over its size knob on MiniLM and the tweets. The x-axis counts what is **stored** for a task: for
-    the prefix, the folded keys and values (its MLP trains and is then thrown away; hover to see both). The
-    paper's claim: prefix-style methods get worse beyond a size, LoRA stays. Judge ours from the points, not
-    from the claim.
+    method over its size knob, on MiniLM and the tweets. The x-axis counts what is **stored** for a task. For
+    the prefix, that is the folded keys and values: its MLP trains and is then thrown away (hover over a point
+    to see both counts). The paper's claim: prefix-style methods get worse beyond some size, while LoRA does
+    not. Judge our runs from the points, not from the claim.
     """),
     code("""
     sweep = ll.results.get("sweep_tweets")
@@ -156,6 +160,9 @@ CELLS = [
         best = max(acc, key=lambda size: sum(acc[size]) / len(acc[size]))
         largest = max(acc)
         gap = sum(acc[best]) / len(acc[best]) - sum(acc[largest]) / len(acc[largest])
+        if best == largest:
+            ll.verdict(f"{method}: the largest size ({largest}) is also the best: no drop")
+            continue
         outcome, yardstick = ll.metrics.judge(acc[best], acc[largest], runs[0]["test_size"])
         ll.verdict(f"{method}: the largest size ({largest}) is {100 * gap:.1f} points below the best size ({best}): "
                    + ("a real drop" if outcome == "a" else "no real drop") + f", judged against {yardstick}")
@@ -164,8 +171,9 @@ CELLS = [
     ### The rank sweep, with α fixed
 
     The sweep above keeps α = 2r, so the scale α/r of LoRA's update is 2 at every rank. The LoRA paper fixes
-    α instead (it is set once and not tuned), so a larger r means a smaller scale α/r. Does "LoRA climbs with
-    r" survive that? Both sweeps, side by side (stored full-mode runs):
+    α instead: it is set once and not tuned. Then a larger r means a smaller scale α/r. Does "LoRA gets better
+    as r grows" survive that? Both sweeps, side by side (stored full-mode runs), and a verdict for the smallest
+    rank against the largest:
     """),
     code("""
     fixed = ll.results.get("rank_fixed_alpha_tweets")
@@ -173,9 +181,10 @@ CELLS = [
     alpha = ll.experiments.FIXED_ALPHA
     arms = {"α = 2r": {r: accuracies(at) for r, at in by_size(by_method(sweep["rows"]).get("lora", [])).items()},
             f"α = {alpha}": {r: accuracies(at) for r, at in by_size(fixed["rows"]).items()}}
+    print(f"  {'r':>3s}   {'α = 2r (α/r = 2)':22s} {f'α = {alpha} (α/r = {alpha}/r)':22s}")
     for r, acc in arms[f"α = {alpha}"].items():
         two_r = mean_range(arms["α = 2r"][r]) if r in arms["α = 2r"] else "–"
-        print(f"  r = {r:2d}: α = 2r (α/r = 2) {two_r:>20s}   α = {alpha} (α/r = {alpha / r:g}) {mean_range(acc)}")
+        print(f"  {r:>3d}   {two_r:22s} {mean_range(acc):22s}")
     for arm, acc in arms.items():
         if len(acc) < 2:
             continue
@@ -187,21 +196,31 @@ CELLS = [
     md("""
     ## UniPELT: all three methods, each behind a learned gate
 
-    $g = \\sigma(W_g h)$, averaged over tokens, one gate per method per layer. It scales LoRA's update, the adapter's
-    output and the attention paid to the prefix. After training we read the gates, then switch each method off by
-    hand and watch the accuracy — a live ablation. `ll.recipe` says where it trains here (every layer in full mode,
-    the top two layers in CPU mode).
+    Each method gets a gate in each layer: $g = \\sigma(W_g h)$, a number between 0 and 1 computed from the
+    layer's input $h$ and averaged over the tokens ($\\sigma$ is the sigmoid function). The gate multiplies
+    LoRA's update, the adapter's output, or the attention paid to the prefix. After training we read the
+    gates. Then we switch each method off by hand and watch the accuracy: a live *ablation* (removing one part
+    to see what it did). `ll.recipe` says where UniPELT trains here: every layer in full mode, the top two in
+    CPU mode.
 
-    **What you should see:** a test accuracy close to the stored UniPELT run in the table at the top, gates that
-    are neither 0 nor 1 and differ from layer to layer, and — when a branch is switched off — changes that are
-    mostly within the noise band the cell prints: the other two branches make up for the missing one.
+    **What you should see:**
 
-    **How this UniPELT differs from the paper's** (Mao et al. 2022): it uses Houlsby adapters (two per layer,
-    m = 64) where the paper uses one Pfeiffer adapter of 48; its prefix is the flat one at the shared learning
-    rate the recipe prints, which notebook 05 showed is too small for a flat prefix; its prefix gate scales the
-    attention real tokens pay to the prefix (the paper multiplies the prefix keys and values by the gate); and it
-    trains on the full data, where the paper finds its gains with 100 to 1,000 examples. UniPELT as the paper
-    builds it (`unipelt_paper` in `ll.experiments`) is measured with few examples further down.
+    - a test accuracy close to the stored UniPELT runs in the table at the top;
+    - gates that are neither 0 nor 1 and differ from layer to layer;
+    - when one branch is switched off, changes that are mostly within the noise band the cell prints: the other
+      two branches make up for the missing one.
+
+    **How this UniPELT differs from the paper's** (Mao et al. 2022):
+
+    - it uses Houlsby adapters (two per layer, m = 64); the paper uses one Pfeiffer adapter of 48;
+    - its prefix is the flat one, at the shared learning rate the recipe prints; notebook 05 showed that this
+      rate is too small for a flat prefix;
+    - its prefix gate scales the attention real tokens pay to the prefix; the paper multiplies the prefix keys
+      and values by the gate;
+    - it trains on the full data; the paper finds its gains with 100 to 1,000 examples.
+
+    UniPELT as the paper builds it (`unipelt_paper` in `ll.experiments`) is measured with few examples further
+    down.
     """),
     code("""
     recipe = ll.recipe("unipelt")
@@ -234,9 +253,9 @@ CELLS = [
     ### Where the paper finds UniPELT's gains: few training examples
 
     The paper's gains for UniPELT are largest with 100 to 1,000 training examples. The stored experiment
-    `low_resource_tweets` trains LoRA, adapters, the prefix and UniPELT *as the paper builds it* (one Pfeiffer
-    adapter of 48, the prefix with its MLP and its own learning rate) on K tweets, and tests each on the whole
-    test split. The verdict per K uses the seeds' spread, as above; with one seed it can only say "tie".
+    `low_resource_tweets` trains four models on K tweets: LoRA, adapters, the prefix, and UniPELT *as the paper
+    builds it* (one Pfeiffer adapter of 48, the prefix with its MLP and its own learning rate). Each is tested
+    on the whole test split. The verdict for each K uses the seeds' range, as above.
     """),
     code("""
     low = ll.results.get("low_resource_tweets")
@@ -252,10 +271,11 @@ CELLS = [
         if uni is None or not singles:
             continue
         best = max(singles, key=lambda m: sum(singles[m]) / len(singles[m]))
-        outcome = {"a": "UniPELT is better", "b": f"{best} is better", "tie": "a tie"}[ll.metrics.seed_verdict(uni, singles[best])]
+        outcome, yardstick = ll.metrics.judge(uni, singles[best], low["rows"][0]["test_size"])
+        said = {"a": "UniPELT is better", "b": f"{best} is better", "tie": "a tie"}[outcome]
         seeds = min(len(v) for v in methods.values())
         ll.verdict(f"K = {k:,} ({seeds} seed{'s' if seeds > 1 else ''}): UniPELT against the best single method "
-                   f"({best}): {outcome}")
+                   f"({best}): {said}, judged against {yardstick}")
     """),
     md("### The gate board: the learned gates, and sliders that override them live"),
     code("""
