@@ -138,7 +138,8 @@ def judge(a: Sequence[float], b: Sequence[float], test_size: int) -> tuple[str, 
     if not a or not b:
         raise ValueError("judge needs at least one accuracy on each side")
     if min(len(a), len(b)) >= 2:
-        return seed_verdict(list(a), list(b)), "the seeds' range"
+        spread = max(seed_summary(list(a))["spread"], seed_summary(list(b))["spread"])
+        return seed_verdict(list(a), list(b)), f"the seeds' range of {100 * spread:.1f} points"
     mean_a, mean_b = sum(a) / len(a), sum(b) / len(b)
     band = noise_band((mean_a + mean_b) / 2, test_size)
     gap = mean_a - mean_b

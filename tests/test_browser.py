@@ -341,7 +341,16 @@ LAYOUT = """() => {
       });
       return Math.max(0, ...Object.values(counts));
     });
-    out.push({kind, wide, gap, ticks, areaWidth: area.width});
+    const clipped = [...panel.querySelectorAll('.js-plotly-plot')].flatMap(gd => {
+      const box = gd.getBoundingClientRect();  // the figure, and the output area that may clip it
+      const out = gd.closest('.jp-OutputArea-output')?.getBoundingClientRect() ?? box;
+      const left = Math.max(box.left, out.left), right = Math.min(box.right, out.right);
+      return [...gd.querySelectorAll('.gtitle, .g-xtitle text, .g-ytitle text')].filter(t => {
+        const r = t.getBoundingClientRect();
+        return r.width > 0 && (r.left < left - 2 || r.right > right + 2 || r.top < box.top - 2);
+      }).map(t => t.textContent);
+    });
+    out.push({kind, wide, gap, ticks, clipped, areaWidth: area.width});
   }
   return out;
 }"""
@@ -350,8 +359,9 @@ LAYOUT = """() => {
 @pytest.mark.parametrize("screen", list(SCREENS))
 def test_panels_are_readable_on_a_laptop_and_on_a_projector(lab, screen):
     """At 1400×900 and at 1280×720 zoomed to 125 % (projector mode on): nothing sticks out of the output area,
-    each panel's status line (its answer) is within one screen of its first control, at most 15 tick labels
-    on any axis, no warning in any output, and two runs with the same settings get different labels."""
+    no figure title is cut off at the figure's edge, each panel's status line (its answer) is within one screen
+    of its first control, at most 15 tick labels on any axis, no warning in any output, and two runs with the
+    same settings get different labels."""
     viewport = SCREENS[screen][0]
     with _on_screen(lab, screen, f"panels_{screen}.ipynb") as page:
         for n in (1, 2):  # the same run twice
@@ -371,6 +381,7 @@ def test_panels_are_readable_on_a_laptop_and_on_a_projector(lab, screen):
             assert not panel["wide"], f"{panel['kind']} sticks out of the output area: {panel['wide']}"
             assert panel["gap"] <= viewport["height"], f"{panel['kind']}: the answer is a screen away"
             assert all(n <= 15 for n in panel["ticks"]), f"{panel['kind']}: {panel['ticks']} tick labels"
+            assert not panel["clipped"], f"{panel['kind']}: a title is cut off at the figure's edge: {panel['clipped']}"
         outputs = " ".join(page.locator(".jp-OutputArea-output").all_inner_texts())
         assert "Warning" not in outputs and "not JSON compliant" not in outputs
         assert not _panel_errors(page) and not page.errors, (_panel_errors(page), page.errors)

@@ -82,6 +82,25 @@ def test_every_notebook_ends_with_a_summary_of_what_was_measured():
         assert last.source.count("f\"") >= 2, f"{path.name}: a summary states the numbers measured above"
 
 
+# cells that train or run an experiment: on a laptop they take from half a minute to a few minutes (the measured
+# times: benchmarks/results/notebooks.json)
+LONG_CELL = re.compile(r"ll\.train\(|train_or_load\(|live_training\(|train_reward_model\(|ll\.exercises\.your_\w+\("
+                       r"|results\.get\(|run_recipe\(|accuracy_by_rank\(|ll\.merge\(|best_of_n\(")
+
+
+def test_every_long_cell_says_what_you_should_see_before_it_runs():
+    """A student waiting for a cell should know what to look for: a "What you should see" note among the three
+    cells before each cell that trains or runs an experiment (a note before a predict-first question must not
+    give its answer away: that is for a person to read, not for this test)."""
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        for i, cell in enumerate(nb.cells):
+            if cell.cell_type == "code" and LONG_CELL.search(cell.source):
+                before = [c.source for c in nb.cells[max(0, i - 3):i] if c.cell_type == "markdown"]
+                assert any("**What you should see:**" in b for b in before), \
+                    f"{path.name}, cell {i} ({cell.source.splitlines()[0][:60]!r}): no 'What you should see' before it"
+
+
 # numbers only the papers can give (scores, headline shares and sizes): they reach a notebook through ll.paper,
 # where each is written once with its source, never typed into a lesson
 PAPER_ONLY = ("73.4", "91.7", "73.8", "89.5", "80.4", "21.5", "1.88", "55.9", "63.1", "64.9", "70.1", "74.1",

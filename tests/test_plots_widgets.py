@@ -650,3 +650,27 @@ def test_delta_w_explorer_fits_a_laptop_and_orients_phi_like_the_printed_table(t
     first_figures = next(row for row in rows if v["accuracy"].widget in row.children)
     assert v["spectrum"].widget in first_figures.children
     assert panel.values["accuracy_at_k"] == panel.state.accuracy[2] and not panel.errors
+
+
+def test_long_titles_are_broken_into_lines_that_fit_the_projector_and_short_ones_are_left():
+    """Plotly cuts a title off at the figure's edge; FigureView breaks it into lines and makes room for them."""
+    FigureView, CHAR_WIDTH = figures.FigureView, figures.CHAR_WIDTH
+    long = "Unseen questions vs number of training questions, one marker per seed"
+    plots.lecture_theme(True)
+    try:
+        fig = go.Figure(layout=dict(title=dict(text=long), height=400, margin=dict(l=60, r=30, t=60, b=50),
+                                    yaxis=dict(title="accuracy on the questions it never saw in training")))
+        view = FigureView(fig, mode="static")
+        layout = view.figure.layout
+        lines = layout.title.text.split("<br>")
+        assert len(lines) >= 2 and " ".join(lines) == long
+        assert all(len(line) * CHAR_WIDTH * 26 <= layout.width for line in lines)  # the template's title size
+        assert layout.margin.t > 60 and layout.height > 400  # room for the extra lines; the plot keeps its height
+        assert "<br>" in layout.yaxis.title.text and layout.margin.l > 60
+        again = FigureView(view.figure, mode="static").figure.layout  # a redraw does not break it twice
+        assert again.title.text == layout.title.text
+    finally:
+        plots.lecture_theme(False)
+    short = FigureView(go.Figure(layout=dict(title=dict(text="Training curve"), yaxis=dict(title="accuracy"))),
+                       mode="static").figure.layout
+    assert short.title.text == "Training curve" and short.yaxis.title.text == "accuracy"

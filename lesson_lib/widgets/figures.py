@@ -40,6 +40,7 @@ import html
 import json
 import os
 import sys
+import textwrap
 import warnings
 from copy import deepcopy
 
@@ -178,6 +179,40 @@ def figure_width(preferred: int | None = None) -> int:
     return PROJECTOR_WIDTH if theme_is_on() else (preferred or LAPTOP_WIDTH)
 
 
+CHAR_WIDTH = 0.55  # a character of plotly's font is about this many times its size wide
+
+
+def _lines(text: str, room: float, size: float) -> list[str]:
+    """``text`` broken at spaces into lines of at most ``room`` pixels at font ``size`` (at least one word each)."""
+    if not text or "<br>" in text:
+        return [text]
+    return textwrap.wrap(text, max(int(room / (CHAR_WIDTH * size)), 8)) or [text]
+
+
+def fit_titles(fig: go.Figure) -> go.Figure:
+    """Break the figure's title and its y-axis title into lines that fit, and make room for the extra lines.
+
+    Plotly never wraps a title: one that is wider than the figure is cut off at its edge, which happens as
+    soon as a figure is narrow (a projector) and its fonts are big (projector mode). Sizes are read from the
+    figure, or else from its template. A title that already holds a ``<br>`` is left as it is."""
+    layout, template = fig.layout, fig.layout.template.layout
+    width, height = layout.width or 700, layout.height or 450
+    margin = {k: getattr(layout.margin, k) or 80 for k in ("l", "r", "t", "b")}
+    size = layout.title.font.size or template.title.font.size or 17
+    lines = _lines(layout.title.text or "", width - margin["l"] - 20, size)
+    if len(lines) > 1:
+        extra = round(1.2 * size * (len(lines) - 1))
+        layout.title.text = "<br>".join(lines)
+        layout.margin.t, layout.height = margin["t"] + extra, height + extra  # the plot keeps its height
+    axis_size = layout.yaxis.title.font.size or template.yaxis.title.font.size or 14
+    axis = _lines(layout.yaxis.title.text or "", height - margin["t"] - margin["b"], axis_size)
+    if len(axis) > 1:
+        layout.yaxis.title.text = "<br>".join(axis)
+        layout.margin.l = margin["l"] + round(1.2 * axis_size * (len(axis) - 1))
+        layout.yaxis.automargin = True  # and the browser, which knows its fonts' real widths, adds what is missing
+    return fig
+
+
 class FigureView:
     """One figure in a panel. ``show(fig)`` puts a new ``go.Figure`` on screen.
 
@@ -196,7 +231,7 @@ class FigureView:
         self.widget = self._build(self.figure)
 
     def _sized(self, fig: go.Figure) -> go.Figure:
-        return fig.update_layout(width=figure_width(self.width))
+        return fit_titles(fig.update_layout(width=figure_width(self.width)))
 
     def _build(self, fig: go.Figure):
         if self.mode == "widget":

@@ -122,6 +122,12 @@ CELLS = [
     trained to put sentences with similar meaning close together, not to read sentiment. How much of
     "positive or negative" do you think is already in its sentence vectors?
     """),
+    md("""
+    **What you should see:** about a minute on a laptop CPU (the head trains; in CPU mode the full fine-tune's
+    row is its stored full-mode run). Then a table with one row per method: trainable parameters, their share of
+    the model, the memory Adam needs, seconds per step and test accuracy. The next cell sets your guesses beside
+    it.
+    """),
     code("""
     from lesson_lib.experiments import run_recipe
 

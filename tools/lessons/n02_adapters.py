@@ -102,6 +102,12 @@ CELLS = [
     from the same numbers and seeing the same batches. If your class is right, the two runs agree step by
     step. (In CPU mode this takes about a minute: two short trainings.)
     """),
+    md("""
+    **What you should see:** while your class is unfinished, ⏳ and what is missing. When it is done, ✅ and a
+    small table, yours beside the library's: "yes" for the outputs at init, the same number of trainable
+    parameters, losses that agree at every step (the largest difference is printed: rounding only), and test
+    accuracies within 2 points.
+    """),
     code("ll.exercises.your_adapter(BottleneckAdapter);"),
     hint("""
     If the check says the outputs change at init, look at what starts at zero. If it says the parameter counts
@@ -140,6 +146,11 @@ CELLS = [
 
     Only the adapters and the head are trained. The curve below is fed by a training callback.
     """),
+    md("""
+    **What you should see:** a panel with a **Train** button and an empty curve: nothing trains until you press
+    it. A run of adapters in the top two layers takes about a minute on a laptop CPU and climbs into the high
+    80s; head only stays near 71 %.
+    """),
     code("""
     from lesson_lib import widgets
     live = widgets.live_training(
@@ -159,6 +170,11 @@ CELLS = [
     if ll.FAST:
         live.start(block=True)
         print(live.runlog.runs[-1]["label"], f"{live.runlog.runs[-1]['accuracy']:.1%}")
+    """),
+    md("""
+    **What you should see:** about a minute on a laptop CPU (at once from a lecture cache), the validation
+    accuracy at three checkpoints, and a test accuracy near 88 % in CPU mode (two seeds gave 87.4 % and 88.1 %),
+    within about 2 points of the stored full-mode runs printed below it.
     """),
     code("""
     # ll.train(model, tweets, cfg) — or, when this run was stored for a lecture, load it into `model` at once
@@ -192,6 +208,10 @@ CELLS = [
     The BBC test split has 300 articles, so one article is a third of a point. A short run on a few hundred
     articles also depends on its random start: in CPU mode, seeds land several points apart (the README's CPU-mode
     table lists them, from `python -m benchmarks.cpu_mode`). Compare your number with that spread, not with one run.
+    """),
+    md("""
+    **What you should see:** about two minutes on a laptop CPU; two tasks listed on one model, and a topic
+    accuracy in the 90s in CPU mode (two seeds gave 90.7 % and 96.0 %; chance is 20 %).
     """),
     code("""
     import tempfile, pathlib

@@ -93,6 +93,11 @@ CELLS = [
     dropout is off in both, since your function has none.) If your function is right, the two runs agree step
     by step. In CPU mode this takes about a minute.
     """),
+    md("""
+    **What you should see:** ⏳ while your function is unfinished; when it is done, ✅ and a table, yours beside
+    the library's: the same outputs at init (both start from the same prefix vectors), the same number of
+    trainable parameters, losses that agree at every step, and test accuracies within 2 points.
+    """),
     code("ll.exercises.your_prefix_attention(prefix_attention, length=10);"),
     hint("""
     Inside MiniLM the mask has real padding (tweets of different lengths are batched together) and
@@ -128,6 +133,11 @@ CELLS = [
     report = ll.inject(model, ll.PrefixConfig(length=10, reparam=True, reparam_hidden=128, layers=recipe.layers(model)))
     print(report)
     print("measured", ll.count_params(model).trainable, "= formula", ll.metrics.formula_for(model))
+    """),
+    md("""
+    **What you should see:** a panel with a **Train** button: nothing trains until you press it. A prefix run in
+    the top two layers takes about a minute on a laptop CPU and reaches the low 80s, a few points below LoRA and
+    adapters.
     """),
     code("""
     from lesson_lib import widgets
@@ -194,6 +204,10 @@ CELLS = [
     version. (On the tweets the flat prefix needs much larger steps: its own recipe uses 3e-2, thirty times
     more. Try it in the panel above with the **lr** menu.)
     """),
+    md("""
+    **What you should see:** about a minute on a laptop CPU; at the same learning rate the flat prefix ends far
+    below the MLP version (in CPU mode about 72 % against about 82 %): its steps are too small for it.
+    """),
     code("""
     flat, _ = ll.load_base()
     ll.inject(flat, ll.PrefixConfig(length=10, reparam=False, layers=recipe.layers(flat)))
@@ -227,6 +241,11 @@ CELLS = [
     prompt tuning catches up only for models with billions of parameters. The prompt enters below the first
     layer, so every layer must run at every step. In full mode it trains now; in CPU mode you see the stored
     full-mode run.
+    """),
+    md("""
+    **What you should see:** in CPU mode the stored full-mode run at once (in full mode it trains now): prompt
+    tuning near 82 % (the stored full-mode prefix runs: about 84 %) with 3,840 trainable prompt numbers (10 ×
+    384), a quarter of the folded prefix's 15,360.
     """),
     code("""
     prompt_recipe = ll.recipe("prompt")

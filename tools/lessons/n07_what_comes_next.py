@@ -47,10 +47,11 @@ CELLS = [
     tasks = ll.instruct.source_tasks()                 # tweets with 3 labels, BBC News with 5 topics
     recipe = ll.instruct.instruct_recipe()
     print(f"held out (never trained on): {', '.join(ll.instruct.HELD_OUT)}")
+    wordings = len(ll.instruct.QUESTIONS["positive"].phrasings)
+    print(f"  {'question':13s} {'role':9s} {f'asked as (1 of {wordings} wordings)':38s} kept back, to test a new wording")
     for name, q in ll.instruct.QUESTIONS.items():
         role = "held out" if name in ll.instruct.HELD_OUT else "trained"
-        print(f"  {name:13s} [{role:8s}] asks about the {q.source} class {q.label!r}: {q.phrasings[0]!r} "
-              f"(+{len(q.phrasings) - 2} more; kept back: {q.phrasings[-1]!r})")
+        print(f"  {name:13s} {role:9s} {q.phrasings[0]!r:38s} {q.phrasings[-1]!r}")
     """),
     md("""
     ### Keep the unseen task unseen
@@ -116,8 +117,8 @@ CELLS = [
     md("""
     **What you should see:** before training, about 50 % on the unseen questions (the yes/no head starts
     random). After training, the seen questions well above 50 %, and the unseen questions in the range of the
-    stored runs further down. The training takes the longest of this notebook (the timing note at the top says how
-    long on a CPU); the cell prints its settings first.
+    stored runs further down. The training takes the longest of this notebook (the timing note at the top says
+    how long on a CPU); the cell prints its settings first.
     """),
     code("""
     print(f"LoRA r = {recipe.r} in the top {recipe.top} layers, {recipe.steps} steps × {recipe.batch_size}, "
@@ -187,10 +188,10 @@ CELLS = [
         return [r["held_out"] for r in arms.get(arm, [])]
 
     def verdict_line(a, b, what):
-        v = ll.metrics.seed_verdict(held(a), held(b))
+        v, yardstick = ll.metrics.judge(held(a), held(b), arms[a][0]["test_size"])
         result = {"a": f"{a} is better", "b": f"{b} is better", "tie": "a tie"}[v]
         return f"{what}: {result} ({ll.metrics.seed_summary(held(a))['mean']:.1%} vs " \\
-               f"{ll.metrics.seed_summary(held(b))['mean']:.1%})"
+               f"{ll.metrics.seed_summary(held(b))['mean']:.1%}, judged against {yardstick})"
 
     most = str(max(k for k in ll.instruct.TRAIN_SETS if str(k) in arms))
     comparisons = {"more tasks": (most, "1", f"{most} training questions against 1"),
@@ -279,6 +280,11 @@ CELLS = [
     After training, on the 300 test pairs, how often will the reward model score the positive tweet higher
     than the negative one? Write a share between 0 and 1 (chance is 0.5).
     """, name="guess_pairwise", example="0.8"),
+    md("""
+    **What you should see:** about a minute on a laptop CPU: the pairwise accuracy before training (near 50 %:
+    the reward head starts random), the loss over the first and the last steps (it should fall well below log 2
+    = 0.693), then your guess beside the measurement.
+    """),
     code("""
     try:
         bt_loss(torch.zeros(2), torch.zeros(2))
