@@ -53,19 +53,20 @@ CELLS = [
 
     def show(results):
         print(f"[{results['task']}] {results['source']}")
-        print(f"  {'method':12s} {'size':>5s} {'trainable':>10s} {'stored':>10s} {'test acc (mean)':>16s} {'range':>14s} {'seeds':>5s}")
+        print(f"  {'method':8s} {'size':>4s} {'trainable':>11s} {'stored':>11s} {'mean':>6s} {'range':>11s} {'seeds':>5s}")
         for method, runs in by_method(results["rows"]).items():
             s = ll.metrics.seed_summary(accuracies(runs))
             r = runs[0]
             size = "" if r["size"] is None else r["size"]
-            spread = f"{s['low']:.1%}–{s['high']:.1%}" if s["seeds"] > 1 else "one run"
-            print(f"  {method:12s} {size!s:>5s} {r['trainable']:>10,} {plots.stored_params(r):>10,} {s['mean']:>16.1%} "
-                  f"{spread:>14s} {s['seeds']:>5d}")
+            spread = f"{100 * s['low']:.1f}–{100 * s['high']:.1f}" if s["seeds"] > 1 else "one run"
+            print(f"  {method:8s} {size!s:>4s} {r['trainable']:>11,} {plots.stored_params(r):>11,} {s['mean']:>6.1%} "
+                  f"{spread:>11s} {s['seeds']:>5d}")
 
     compare = {t: ll.results.get(f"compare_{t}") for t in ("tweets", "bbc")}
     for results in compare.values():
         show(results)
-    print("(stored: what the task file holds after training — for the prefix, its folded keys and values)")
+    print("(mean: test accuracy over the seeds; range: the lowest and the highest seed, in %;\\n"
+          " stored: what the task file holds after training — for the prefix, its folded keys and values)")
     """),
     *predict("""
     Which efficient method (not full fine-tuning) is the best on the tweets — and would you call it a real
