@@ -360,7 +360,7 @@ def _point_text(method: str, point: Mapping) -> str:
 
 
 def paper_vs_ours(ours_rows: Sequence[Mapping], *, paper_task: str = "MNLI-m",
-                  ours_label: str = "tweets") -> go.Figure:
+                  ours_label: str = "tweets", stacked: bool | None = None) -> go.Figure:
     """Two panels: left the LoRA paper's Figure 2 for ``paper_task`` ("MNLI-m" or "WikiSQL": GPT-3 175B,
     accuracy against trainable parameters, Table 15's points), right the same plot of our runs on MiniLM.
 
@@ -369,15 +369,22 @@ def paper_vs_ours(ours_rows: Sequence[Mapping], *, paper_task: str = "MNLI-m",
     family has the same colour on both sides (``PAPER_FAMILIES``). Our x is ``stored_params``: a prefix is
     placed at its folded size, not at its trainable count with the MLP. The dashed lines are full
     fine-tuning: the paper's, and ours when ``ours_rows`` has a run of method "full".
+
+    ``stacked``: the paper's panel above ours instead of beside it; by default only with the lecture theme on,
+    where a projector's narrow figure and big fonts leave no room for two panels side by side.
     """
     table = paper.TABLES["lora_gpt3_table15"]
     tasks = table.columns[3:]
     if paper_task not in tasks:
         raise ValueError(f"paper_task must be one of {', '.join(tasks)}, not {paper_task!r}")
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1, subplot_titles=(
+    stacked = theme_is_on() if stacked is None else stacked
+    at = {1: dict(row=1, col=1), 2: dict(row=2, col=1) if stacked else dict(row=1, col=2)}  # where each panel is
+    grid = dict(rows=2, cols=1, vertical_spacing=0.22) if stacked else dict(rows=1, cols=2, horizontal_spacing=0.1)
+    fig = make_subplots(**grid, subplot_titles=(
         f"GPT-3 175B, the paper (Table 15): {paper_task}", f"MiniLM, measured here: {ours_label}"))
-    fig.update_layout(**_layout("", height=380, width=940, hovermode="closest",
-                                legend=dict(orientation="h", x=0.5, xanchor="center", y=-0.25, yanchor="top")))
+    fig.update_layout(**_layout("", height=640 if stacked else 380, width=940, hovermode="closest",
+                                legend=dict(orientation="h", x=0.5, xanchor="center", y=-0.25 / (1 + stacked),
+                                            yanchor="top")))
     fig.update_layout(title=None)
     lecture = theme_is_on()
     fig.update_annotations(font_size=18 if lecture else 15)  # the panel titles (longer than one panel's width
@@ -386,7 +393,7 @@ def paper_vs_ours(ours_rows: Sequence[Mapping], *, paper_task: str = "MNLI-m",
 
     def full_line(accuracy: float, col: int) -> None:
         # top left: above the line at the smallest counts, where no method of either side reaches full accuracy
-        fig.add_hline(y=accuracy, line_dash="dash", line_color=METHOD_COLORS["full"], row=1, col=col,
+        fig.add_hline(y=accuracy, line_dash="dash", line_color=METHOD_COLORS["full"], **at[col],
                       annotation_text=f"full fine-tuning: {100 * accuracy:.1f} %",
                       annotation_position="top left", annotation_font=dict(color=METHOD_COLORS["full"], size=12))
         spans[col].append(accuracy)
@@ -398,7 +405,7 @@ def paper_vs_ours(ours_rows: Sequence[Mapping], *, paper_task: str = "MNLI-m",
         x = [r["params_m"] * 1e6 for r in recs]
         paper_x += x
         spans[1] += [r[paper_task] / 100 for r in recs]
-        fig.add_scatter(x=x, y=[r[paper_task] / 100 for r in recs], mode="lines+markers", row=1, col=1,
+        fig.add_scatter(x=x, y=[r[paper_task] / 100 for r in recs], mode="lines+markers", **at[1],
                         name=_FAMILY_NAMES[family], legendgroup=family, showlegend=family not in shown,
                         line=dict(color=METHOD_COLORS[family]), marker=marker,
                         hovertext=[f"{name} {r['setting']}: {r['params_m']:g}M parameters, {r[paper_task]:.1f} %"
@@ -414,7 +421,7 @@ def paper_vs_ours(ours_rows: Sequence[Mapping], *, paper_task: str = "MNLI-m",
         ours_x += [p["x"] for p in pts]
         spans[2] += [p["lo"] for p in pts] + [p["hi"] for p in pts]
         spread = any(p["seeds"] >= 2 for p in pts)
-        fig.add_scatter(x=[p["x"] for p in pts], y=[p["mean"] for p in pts], mode="lines+markers", row=1, col=2,
+        fig.add_scatter(x=[p["x"] for p in pts], y=[p["mean"] for p in pts], mode="lines+markers", **at[2],
                         name=_FAMILY_NAMES.get(method, method), legendgroup=method, showlegend=method not in shown,
                         line=dict(color=METHOD_COLORS.get(method, "#7f7f7f")), marker=marker,
                         error_y=dict(type="data", symmetric=False, visible=spread, thickness=1.5, width=4,
@@ -428,14 +435,16 @@ def paper_vs_ours(ours_rows: Sequence[Mapping], *, paper_task: str = "MNLI-m",
     if not order:
         fig.add_annotation(text="no runs yet", showarrow=False, xref="x2 domain", yref="y2 domain", x=0.5, y=0.5)
 
-    fig.update_xaxes(type="log", title="trainable parameters", row=1, col=1, **log_ticks(min(paper_x), max(paper_x)))
-    fig.update_xaxes(type="log", title="trainable parameters (prefix: as saved)", row=1, col=2,
+    fig.update_xaxes(type="log", title="trainable parameters", **at[1], **log_ticks(min(paper_x), max(paper_x)))
+    fig.update_xaxes(type="log", title="trainable parameters (prefix: as saved)", **at[2],
                      **log_ticks(min(ours_x or [1]), max(ours_x or [10])))
     for col, values in spans.items():  # the dashed lines do not widen plotly's automatic range: set it here
         lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
         pad = 0.08 * max(hi - lo, 0.01)
-        fig.update_yaxes(tickformat=".0%", automargin=True, range=[lo - pad, hi + 2 * pad], row=1, col=col)
-    fig.update_yaxes(title="accuracy", row=1, col=1)
+        fig.update_yaxes(tickformat=".0%", automargin=True, range=[lo - pad, hi + 2 * pad], **at[col])
+    fig.update_yaxes(title="accuracy", **at[1])
+    if stacked:
+        fig.update_yaxes(title="accuracy", **at[2])
     return fig
 
 

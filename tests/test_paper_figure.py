@@ -137,3 +137,22 @@ def test_two_seeds_make_one_marker_with_a_min_max_bar_and_full_gets_a_line():
     assert "full" not in _traces(fig, "x2")
     assert sorted(s.y0 for s in fig.layout.shapes) == [0.895, 0.9]
     assert re.search(r"full fine-tuning: 90\.0 %", " ".join(a.text for a in fig.layout.annotations))
+
+
+def test_on_a_projector_the_paper_panel_sits_above_ours_and_a_laptop_gets_the_figure_side_by_side():
+    """The lecture theme (projector mode) leaves a narrow figure with big fonts: two panels side by side
+    overlapped their titles there, so they stack; on a laptop FigureView keeps the figure's own 940 px."""
+    from lesson_lib import plots
+    from lesson_lib.widgets.figures import FigureView
+
+    side = FigureView(paper_vs_ours(_sweep()), mode="static").figure.layout
+    assert side.width == 940 and side.xaxis2.domain[0] > side.xaxis.domain[1]  # beside each other
+    plots.lecture_theme(True)
+    try:
+        fig = FigureView(paper_vs_ours(_sweep()), mode="static").figure
+    finally:
+        plots.lecture_theme(False)
+    top, bottom = fig.layout.yaxis.domain, fig.layout.yaxis2.domain
+    assert tuple(fig.layout.xaxis.domain) == tuple(fig.layout.xaxis2.domain) and bottom[1] < top[0]
+    assert fig.layout.width == 560 and fig.layout.yaxis2.title.text == "accuracy"
+    assert paper_vs_ours(_sweep(), stacked=True).layout.yaxis2.domain[1] < 0.5  # asked for, without the theme

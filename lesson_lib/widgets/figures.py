@@ -225,7 +225,7 @@ class FigureView:
     def __init__(self, fig: go.Figure, mode: str | None = None, width: int | None = None):
         self.mode = mode or figure_mode()
         self.drawing = "widget"
-        self.width = width  # pixels it would like; figure_width() fits it to the screen
+        self.width = width or fig.layout.width  # pixels it would like; figure_width() fits it to the screen
         self.figure = self._sized(fig)
         self.updates = 0
         self.widget = self._build(self.figure)
