@@ -179,10 +179,11 @@ def stored_row(name: str, method: str, size: int | None = None) -> dict:
     rows = [r for r in load(name)["result"]["rows"] if r["method"] == method and (size is None or r["size"] == size)]
     if not rows:
         raise ValueError(f"the stored {name!r} has no run of {method!r}" + ("" if size is None else f" at size {size}"))
+    from .metrics import seed_summary  # (metrics pulls in torch and the model code; results stays light)
+
     first = rows[0]
-    same = [r for r in rows if r.get("size") == first.get("size")]
-    acc = [r["accuracy"] for r in same]
-    return {**first, "accuracy": sum(acc) / len(acc), "seeds": len(acc), "low": min(acc), "high": max(acc)}
+    seeds = seed_summary([r["accuracy"] for r in rows if r.get("size") == first.get("size")])
+    return {**first, "accuracy": seeds["mean"], "seeds": seeds["seeds"], "low": seeds["low"], "high": seeds["high"]}
 
 
 def stored_text(row: dict) -> str:
