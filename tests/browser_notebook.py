@@ -87,6 +87,22 @@ if __name__ == "__main__":
     print(build(out / "panels_widget.ipynb", widget=True), build(out / "panels_static.ipynb", widget=False))
 
 
+# The printed tables of the lessons, taken from the built notebooks so the test runs what a student runs, on
+# the stored results a student on a CPU sees (cpu mode): notebook 06's comparison, notebook 07's questions and
+# its sweep over the number of training questions. Each is (notebook, a string only that cell contains).
+TABLE_CELLS = [("06_compare_and_combine", "def show(results)"), ("07_what_comes_next", "asked as (1 of"),
+               ("07_what_comes_next", "'trained on':16s")]
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def lesson_cell(notebook: str, marker: str) -> str:
+    """The source of the one code cell of ``notebooks/<notebook>.ipynb`` that contains ``marker``."""
+    nb = nbf.read(NOTEBOOKS / f"{notebook}.ipynb", as_version=4)
+    found = [c.source for c in nb.cells if c.cell_type == "code" and marker in c.source]
+    assert len(found) == 1, f"{len(found)} code cells of {notebook} contain {marker!r}"
+    return found[0]
+
+
 LESSON_CELLS = [
     "import lesson_lib as ll{extra}",
     "ll.diagrams.adapter()", "ll.diagrams.lora(r=8, alpha=16)", "ll.diagrams.prefix(length=10)",
@@ -97,13 +113,15 @@ LESSON_CELLS = [
 
 def build_lesson_cells(path: Path, extra: str = "") -> Path:
     """A notebook with what the lessons add around the panels: the five pictures (four methods, lesson 07's
-    pipeline), a hint (a folded
+    pipeline), the lessons' printed tables (TABLE_CELLS), a hint (a folded
     <details> block, as tools/nbgen.py writes it) and a predict-then-run answer."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
     from nbgen import hint
 
     cells = [nbf.v4.new_markdown_cell("# lesson cells (browser test)")]
     cells += [nbf.v4.new_code_cell(src.format(extra=("\n" + extra) if extra else "")) for src in LESSON_CELLS]
+    cells.append(nbf.v4.new_code_cell('import os\nos.environ["LESSON_MODE"] = "cpu"  # the stored results'))
+    cells += [nbf.v4.new_code_cell(lesson_cell(*table)) for table in TABLE_CELLS]
     cells.insert(3, hint("The up projection starts at **zero**, so the adapter returns h unchanged: HIDDEN-HINT-TEXT"))
     cells.append(nbf.v4.new_code_cell(f"print({READY_MARK!r})"))
     nb = nbf.v4.new_notebook(cells=cells)

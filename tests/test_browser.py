@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -38,8 +39,9 @@ if not Path(CHROMIUM).exists():
 
 KERNEL_IDLE = """() => { try { return window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status
                    === 'idle' } catch (e) { return false } }"""
-DONE_OR_FAILED = """(mark) => Array.from(document.querySelectorAll('.jp-OutputArea-output')).some(o =>
-                    o.innerText.includes(mark) || o.innerText.includes('Traceback'))"""
+FAILED = r"Traceback|SyntaxError|IndentationError"  # a cell's error (a syntax error shows no traceback)
+DONE_OR_FAILED = f"""(mark) => Array.from(document.querySelectorAll('.jp-OutputArea-output')).some(o =>
+                    o.innerText.includes(mark) || /{FAILED}/.test(o.innerText))"""
 PLOT = """([panel, i]) => { const gd = document.querySelectorAll(`.${panel} .js-plotly-plot`)[i];
            return gd ? {title: String(gd.layout?.title?.text || ''), data: JSON.stringify(gd.data?.map(t =>
            [t.x, t.y, t.z]))} : null }"""
@@ -171,7 +173,7 @@ def _open_and_run(page, base: str, token: str, name: str) -> float:
     page.wait_for_function(KERNEL_IDLE, timeout=120_000)
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
     page.wait_for_function(DONE_OR_FAILED, arg=READY_MARK, timeout=240_000)
-    failed = page.locator(".jp-OutputArea-output", has_text="Traceback").all_inner_texts()
+    failed = page.locator(".jp-OutputArea-output", has_text=re.compile(FAILED)).all_inner_texts()
     assert not failed, f"a notebook cell failed:\n{failed[0][-3000:]}"
     page.wait_for_timeout(1500)
     return time.perf_counter() - start
@@ -397,10 +399,43 @@ PICTURES = """() => [...document.querySelectorAll('.jp-OutputArea-output svg')]
   })"""
 
 
+# The lessons' printed tables (browser_notebook.TABLE_CELLS) and a line that only each one's output starts with
+TABLE_HEADS = [("06 comparison", "[tweets]"), ("07 questions", "held out (never trained on)"),
+               ("07 sweep", "stored: ")]
+CLOSE_FILE_BROWSER = """() => { if (!window.jupyterapp.shell.leftCollapsed)
+                         window.jupyterapp.commands.execute('application:toggle-left-area') }"""
+TABLES = """(heads) => heads.map(head => {
+    // a table row is a printed line indented by two spaces; each must sit on one line of the screen
+    const pre = [...document.querySelectorAll('.jp-OutputArea-output pre')].find(p => p.innerText.startsWith(head));
+    if (!pre) return {head, rows: 0, wrapped: []};
+    const style = getComputedStyle(pre), ctx = document.createElement('canvas').getContext('2d');
+    ctx.font = `${style.fontSize} ${style.fontFamily}`;
+    const width = pre.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    const walker = document.createTreeWalker(pre, NodeFilter.SHOW_TEXT), rows = [];
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      let start = 0;
+      for (const line of node.data.split('\\n')) {
+        if (line.startsWith('  ') && line.trim()) {
+          const range = document.createRange();
+          range.setStart(node, start);
+          range.setEnd(node, start + line.length);
+          const tops = new Set([...range.getClientRects()].map(box => Math.round(box.top)));
+          rows.push({line, screenLines: tops.size});
+        }
+        start += line.length + 1;
+      }
+    }
+    return {head, rows: rows.length, longest: Math.max(...rows.map(r => r.line.length)),
+            fit: Math.floor(width / ctx.measureText('x').width),
+            wrapped: rows.filter(r => r.screenLines !== 1).map(r => r.line)};
+  })"""
+
+
 @pytest.mark.parametrize("screen", list(SCREENS))
 def test_method_pictures_hints_and_answers_are_readable(lab, screen):
     """The five pictures fit the output area and their smallest text is at least 11 px on screen; a hint
-    stays folded until the student opens it; a predict-then-run answer shows the guess beside the measurement."""
+    stays folded until the student opens it; a predict-then-run answer shows the guess beside the measurement;
+    the lessons' printed tables fit the output area, no line wrapped."""
     with _on_screen(lab, screen, f"lesson_cells_{screen}.ipynb") as page:
         pictures = page.evaluate(PICTURES)
         print(f"{screen}: pictures", [(round(x["width"]), round(x["area"]), round(x["smallest"], 1)) for x in pictures])
@@ -421,6 +456,15 @@ def test_method_pictures_hints_and_answers_are_readable(lab, screen):
         assert size >= 19 if screen == "projector" else size <= 14, (screen, size)
         if screen == "projector":  # as wide as the output area allows (its padding aside)
             assert all(p["width"] >= p["area"] - 24 for p in pictures), pictures
+        if screen == "projector":  # presented as docs/lecturer.md says: the file browser closed (Ctrl+B)
+            page.evaluate(CLOSE_FILE_BROWSER)
+            page.wait_for_timeout(1000)
+        tables = page.evaluate(TABLES, [marker for _, marker in TABLE_HEADS])
+        print(f"{screen}: tables (rows, longest row, characters that fit)",
+              [(t["rows"], t.get("longest"), t.get("fit")) for t in tables])
+        for (cell, _), table, least in zip(TABLE_HEADS, tables, (16, 9, 5)):
+            assert table["rows"] >= least, (cell, table)  # the table is there
+            assert not table["wrapped"], f"{screen}: rows of {cell} wrap: {table['wrapped']}"
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         for i, svg in enumerate(page.locator(".jp-OutputArea-output svg").all()[:5]):
             svg.scroll_into_view_if_needed()

@@ -48,10 +48,13 @@ CELLS = [
     recipe = ll.instruct.instruct_recipe()
     print(f"held out (never trained on): {', '.join(ll.instruct.HELD_OUT)}")
     wordings = len(ll.instruct.QUESTIONS["positive"].phrasings)
-    print(f"  {'question':13s} {'role':9s} {f'asked as (1 of {wordings} wordings)':38s} kept back, to test a new wording")
+    print(f"  {'question':13s}  {'role':8s}  asked as (1 of {wordings} wordings)")
     for name, q in ll.instruct.QUESTIONS.items():
         role = "held out" if name in ll.instruct.HELD_OUT else "trained"
-        print(f"  {name:13s} {role:9s} {q.phrasings[0]!r:38s} {q.phrasings[-1]!r}")
+        print(f"  {name:13s}  {role:8s}  {q.phrasings[0]}")
+    print(f"kept back, to test a new wording (the last of the {wordings}):")
+    for name, q in ll.instruct.QUESTIONS.items():
+        print(f"  {name:13s}  {q.phrasings[-1]}")
     """),
     md("""
     ### Keep the unseen task unseen
@@ -164,21 +167,21 @@ CELLS = [
     arms = {}
     for row in sweep["rows"]:
         arms.setdefault(row["arm"], []).append(row)
-    print(f"  {'trained on':16s} {'questions':>9s} {'unseen questions':>22s} {'own questions, new wording':>28s}")
+    print(f"  {'trained on':16s} {'questions':>9s}  {'unseen questions':>18s}  {'new wording':>11s}")
     for arm, runs in arms.items():
         held = ll.metrics.seed_summary([r["held_out"] for r in runs])
-        spread = f"({held['low']:.1%}–{held['high']:.1%})" if held["seeds"] > 1 else "(one run)"
+        spread = f"({100 * held['low']:.1f}–{100 * held['high']:.1f})" if held["seeds"] > 1 else "(one run)"
         wording = [r["new_phrasing"] for r in runs if r["new_phrasing"] is not None]
         wording = f"{sum(wording) / len(wording):.1%}" if wording else "–"
-        print(f"  {arm:16s} {runs[0]['questions']:>9d} {held['mean']:>8.1%} {spread:>13s} {wording:>28s}")
-    print(f"  ({held['seeds']} seed{'s' if held['seeds'] > 1 else ''} per row; {runs[0]['test_size']} test "
-          f"examples; chance is 50 %)")
+        print(f"  {arm:16s} {runs[0]['questions']:>9d}  {held['mean']:>6.1%} {spread:>11s}  {wording:>11s}")
+    print(f"  ({held['seeds']} seed{'s' if held['seeds'] > 1 else ''} per row, in brackets the lowest and the "
+          f"highest;\\n   {runs[0]['test_size']} test examples; chance is 50 %)")
     widgets.FigureView(plots.instruction_curve(sweep["rows"])).widget
     """),
     md("""
-    Read the last column with care: each row asks its *own* questions in the kept-back wording, so the rows
-    with the three sentiment questions (6 and more) are tested on harder questions than the rows with topics
-    only. Compare rows in the "unseen questions" column: those are the same two questions for every row.
+    Read the last column ("new wording") with care: each row asks its *own* questions in the kept-back
+    wording, so the rows with the three sentiment questions (6 and more) are tested on harder questions than
+    the rows with topics only. Compare rows in the "unseen questions" column: those are the same two questions for every row.
 
     The verdicts, judged the way notebook 06 taught: a difference counts only when it is larger than what the
     seeds alone move each arm.
