@@ -13,10 +13,16 @@ The panels and figures are the same in both modes; only sizes change:
 * printed output (the tables, verdicts and answers cells print) at 19 px, and the method pictures
   (``ll.diagrams``) up to 900 px wide instead of 640.
 
-Checked in headless Chromium at 1280×720 zoomed to 125 % (``tests/test_browser.py``).
+Checked in headless Chromium at 1280×720 zoomed to 125 % (``tests/test_browser.py``). A printed table row
+(a line indented by two spaces) must then fit ``PRINTED_COLUMNS`` characters, or it wraps and its columns
+fall apart: the lessons' rows are kept that short (``tests/test_notebooks.py`` checks every notebook's).
 """
 
 from __future__ import annotations
+
+# Characters of printed text one line of the output area holds at 19 px, on a 1280×720 projector at 125 %
+# with JupyterLab's file browser closed (73 measured in headless Chromium); one spare.
+PRINTED_COLUMNS = 72
 
 # JupyterLab's own values of the widget variables (laptop mode) and the projector's. A later <style> wins,
 # so switching back and forth works by showing the other block.

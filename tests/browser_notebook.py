@@ -90,7 +90,8 @@ if __name__ == "__main__":
 # The printed tables of the lessons, taken from the built notebooks so the test runs what a student runs, on
 # the stored results a student on a CPU sees (cpu mode): notebook 06's comparison, notebook 07's questions and
 # its sweep over the number of training questions. Each is (notebook, a string only that cell contains).
-TABLE_CELLS = [("06_compare_and_combine", "def show(results)"), ("07_what_comes_next", "asked as (1 of"),
+TABLE_CELLS = [("06_compare_and_combine", "def show(results)"), ("06_compare_and_combine", "def by_size(runs)"),
+               ("07_what_comes_next", "asked as (1 of"),
                ("07_what_comes_next", "'trained on':16s")]
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from lesson_lib.projector import PRINTED_COLUMNS
 from tests.browser_notebook import LIVE_STEPS, READY_MARK, build, build_lesson_cells
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -399,14 +400,14 @@ PICTURES = """() => [...document.querySelectorAll('.jp-OutputArea-output svg')]
   })"""
 
 
-# The lessons' printed tables (browser_notebook.TABLE_CELLS) and a line that only each one's output starts with
-TABLE_HEADS = [("06 comparison", "[tweets]"), ("07 questions", "held out (never trained on)"),
-               ("07 sweep", "stored: ")]
+# The lessons' printed tables (browser_notebook.TABLE_CELLS) and a string only each one's output contains
+TABLE_HEADS = [("06 comparison", "precompute compare_tweets"), ("06 sweep", "precompute sweep_tweets"),
+               ("07 questions", "held out (never trained on)"), ("07 sweep", "precompute instruct_tasks")]
 CLOSE_FILE_BROWSER = """() => { if (!window.jupyterapp.shell.leftCollapsed)
                          window.jupyterapp.commands.execute('application:toggle-left-area') }"""
 TABLES = """(heads) => heads.map(head => {
     // a table row is a printed line indented by two spaces; each must sit on one line of the screen
-    const pre = [...document.querySelectorAll('.jp-OutputArea-output pre')].find(p => p.innerText.startsWith(head));
+    const pre = [...document.querySelectorAll('.jp-OutputArea-output pre')].find(p => p.innerText.includes(head));
     if (!pre) return {head, rows: 0, wrapped: []};
     const style = getComputedStyle(pre), ctx = document.createElement('canvas').getContext('2d');
     ctx.font = `${style.fontSize} ${style.fontFamily}`;
@@ -462,10 +463,14 @@ def test_method_pictures_hints_and_answers_are_readable(lab, screen):
         tables = page.evaluate(TABLES, [marker for _, marker in TABLE_HEADS])
         print(f"{screen}: tables (rows, longest row, characters that fit)",
               [(t["rows"], t.get("longest"), t.get("fit")) for t in tables])
-        for (cell, _), table, least in zip(TABLE_HEADS, tables, (16, 9, 5)):
+        for (cell, _), table, least in zip(TABLE_HEADS, tables, (16, 16, 9, 5)):
             assert table["rows"] >= least, (cell, table)  # the table is there
             assert not table["wrapped"], f"{screen}: rows of {cell} wrap: {table['wrapped']}"
+            assert table["fit"] >= PRINTED_COLUMNS, (screen, table["fit"])  # the width the notebooks' rows keep to
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        for cell, head in TABLE_HEADS:  # to read them as the room will
+            table = page.locator(".jp-OutputArea-output pre", has_text=head).first
+            table.screenshot(path=str(ARTIFACTS / f"table_{screen}_{cell.replace(' ', '_')}.png"))
         for i, svg in enumerate(page.locator(".jp-OutputArea-output svg").all()[:5]):
             svg.scroll_into_view_if_needed()
             page.screenshot(path=str(ARTIFACTS / f"lesson_cells_{screen}_{i}.png"))

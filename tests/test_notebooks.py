@@ -15,6 +15,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from lesson_lib.projector import PRINTED_COLUMNS
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "notebooks" / "solutions").glob("*.ipynb"))
 TIMES: dict[str, float] = {}
@@ -218,6 +220,10 @@ def test_notebook_runs_top_to_bottom_in_quick_mode(path, tmp_path, monkeypatch):
     assert os.environ.get("LESSON_FAST") == "1"
     warned = re.findall(r"[^\n]*(?:Warning|not JSON compliant)[^\n]*", text)
     assert not warned, f"a warning reached the student's output: {warned[:3]}"
+    # printed table rows: indented lines whose columns are padded with spaces (prose and lists wrap harmlessly)
+    rows = [line for line in text.splitlines() if line.startswith("  ") and re.search(r"\S {2,}\S", line)]
+    wide = [line for line in rows if len(line) > PRINTED_COLUMNS]
+    assert not wide, f"table rows wider than a projector's {PRINTED_COLUMNS} characters (they wrap): {wide[:3]}"
     assert "quick mode" in text  # the set-up cell says which mode, and that its numbers mean nothing
     said = [c for c in CONCLUSIONS if re.search(r"\b" + re.escape(c) + r"\b", text)]  # words: "against" ≠ "gains"
     assert not said, f"quick mode printed a conclusion: {said}"

@@ -66,7 +66,8 @@ CELLS = [
     for results in compare.values():
         show(results)
     print("(mean: test accuracy over the seeds; range: the lowest and the highest seed, in %;\\n"
-          " stored: what the task file holds after training — for the prefix, its folded keys and values)")
+          " stored: what the task file holds after training; for the prefix, its folded keys\\n"
+          " and values)")
     """),
     *predict("""
     Which efficient method (not full fine-tuning) is the best on the tweets — and would you call it a real
@@ -154,10 +155,11 @@ CELLS = [
         # {size: the runs of that size, one per seed}, the smallest size first
         return dict(sorted(ll.results.group_rows(runs, "size").items()))
 
-    print("size: test accuracy (parameters stored per task)")
+    print(f"  {'method':8s} {'size':>4s} {'stored':>11s}  test accuracy (range)")
     for method, runs in by_method(sweep["rows"]).items():
-        print(f"  {method:8s} " + "  ".join(f"{size}: {mean_range(accuracies(at))} ({plots.stored_params(at[0]):,})"
-                                            for size, at in by_size(runs).items()))
+        for size, at in by_size(runs).items():
+            print(f"  {method:8s} {size:>4d} {plots.stored_params(at[0]):>11,}  {mean_range(accuracies(at))}")
+    print("(stored: the parameters a task file holds; for the prefix, its folded keys and values)")
     from lesson_lib import widgets
     widgets.FigureView(plots.paper_vs_ours(sweep["rows"])).widget
     """),
