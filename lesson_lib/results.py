@@ -97,12 +97,17 @@ def save_seeds(name: str, runs: list[tuple[int, dict, float]], command: str, add
     stored is added to it, so the provenance says how to recompute the whole record.
 
     Results with ``"rows"`` (comparisons, sweeps) are stored as one table whose rows carry their seed; with
-    ``add=True`` the stored rows of the other seeds are kept. Provenance lists every seed and its seconds.
+    ``add=True`` the stored rows of the other seeds are kept. Provenance lists every seed with its seconds, date
+    and the torch and transformers versions it ran with (seeds added on another day may have newer ones).
     Results without rows (one figure's data) are stored for one seed only."""
+    import torch
+    import transformers
+
     seeds = [seed for seed, _, _ in runs]
     result = dict(runs[0][1])
     today = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d")
-    per_seed = [{"seed": seed, "seconds": round(seconds, 1), "date": today} for seed, _, seconds in runs]
+    versions = {"torch": torch.__version__, "transformers": transformers.__version__}
+    per_seed = [{"seed": seed, "seconds": round(seconds, 1), "date": today, **versions} for seed, _, seconds in runs]
     stored = (folder or store_dir()) / f"{name}.json"
     if "rows" not in result and (len(runs) > 1 or add):
         raise ValueError(f"{name!r} is one figure's data, not a table of runs: it is stored for one seed only "
@@ -113,9 +118,10 @@ def save_seeds(name: str, runs: list[tuple[int, dict, float]], command: str, add
             old = json.loads(stored.read_text())
             kept = [row for row in old["result"]["rows"] if row.get("seed", 0) not in seeds]
             result["rows"] = kept + result["rows"]
-            before = old["provenance"].get("runs") or [{"seed": old["provenance"]["seed"],
-                                                         "seconds": old["provenance"]["seconds"],
-                                                         "date": old["provenance"]["date"]}]
+            was = old["provenance"]
+            before = was.get("runs") or [{"seed": was["seed"], "seconds": was["seconds"], "date": was["date"]}]
+            # a run stored before runs carried versions ran with the versions its record names
+            before = [{"torch": was["torch"], "transformers": was["transformers"], **r} for r in before]
             per_seed = [r for r in before if r["seed"] not in seeds] + per_seed
     every = sorted({r["seed"] for r in per_seed})
     if every != [0]:  # how to recompute everything stored: the base command with every seed

@@ -29,6 +29,27 @@ def test_save_seeds_stores_every_seed_and_adds_later_ones(tmp_path):
     assert [r["accuracy"] for r in rec["result"]["rows"] if r["seed"] == 1 and r["method"] == "lora"] == [0.75]
 
 
+def test_each_stored_seed_keeps_the_versions_it_ran_with(tmp_path, monkeypatch):
+    import torch
+    import transformers
+
+    # an older record: runs without versions, stored when transformers was 5.0.0
+    old = {"name": "demo", "result": _rows(0, 0.8), "provenance": {
+        "seed": 0, "seconds": 10.0, "date": "2026-11-01 10:00 UTC", "torch": "2.0.0", "transformers": "5.0.0",
+        "runs": [{"seed": 0, "seconds": 10.0, "date": "2026-11-01"}]}}
+    (tmp_path / "demo.json").write_text(json.dumps(old))
+    out = results.save_seeds("demo", [(1, _rows(1, 0.7), 5.0)], "cmd", add=True, folder=tmp_path)
+    runs = {r["seed"]: r for r in json.loads(out.read_text())["provenance"]["runs"]}
+    assert (runs[0]["torch"], runs[0]["transformers"]) == ("2.0.0", "5.0.0")
+    assert (runs[1]["torch"], runs[1]["transformers"]) == (torch.__version__, transformers.__version__)
+    # and they survive a seed added after an upgrade
+    now = transformers.__version__
+    monkeypatch.setattr(transformers, "__version__", "9.9.9")
+    out = results.save_seeds("demo", [(2, _rows(2, 0.9), 5.0)], "cmd", add=True, folder=tmp_path)
+    runs = {r["seed"]: r for r in json.loads(out.read_text())["provenance"]["runs"]}
+    assert [runs[s]["transformers"] for s in (0, 1, 2)] == ["5.0.0", now, "9.9.9"]
+
+
 def test_one_figures_data_is_stored_for_one_seed_only(tmp_path):
     import pytest
 

@@ -139,7 +139,7 @@ CELLS = [
     after = {name: ll.evaluate(model, split)["accuracy"] for name, split in tests.items()}
     for name, split in tests.items():
         noise = ll.metrics.noise_band(0.5, len(split))
-        print(f"  {name:28s} {after[name]:6.1%}   ({len(split):,} examples; chance 50 % ± {100 * noise:.1f})")
+        print(f"  {name:27s} {after[name]:6.1%}  ({len(split):,} examples; chance 50 ± {100 * noise:.1f})")
     import pathlib, tempfile
     size = ll.save_adapter(model, pathlib.Path(tempfile.mkdtemp()) / "instructions.safetensors")
     print(f"everything learned, for all {len(train_questions)} questions: one file of {size / 1024:.0f} KB "
