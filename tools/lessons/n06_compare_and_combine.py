@@ -331,15 +331,14 @@ CELLS = [
     """),
     code("""
     tweets_groups = {m: accuracies(runs) for m, runs in by_method(compare["tweets"]["rows"]).items()}
-    mean = lambda acc: sum(acc) / len(acc)
+    ends = {arm: [ll.metrics.seed_summary(acc[r])["mean"] for r in (min(acc), max(acc))] for arm, acc in arms.items()}
     ll.summary(
         "On the tweets, with the stored seeds: " + ", ".join(
             f"{m} {ll.metrics.seed_summary(v)['mean']:.1%}" for m, v in tweets_groups.items()) + ".",
         "A winner is named only when the gap beats the seeds' spread; otherwise it is a tie (verdicts above).",
         f"The paper's Table 15: {ll.paper.FACTS['lora_gpt3_table15']}.",
         "LoRA from r = 1 to r = 64: " + "; ".join(
-            f"{arm}: {mean(acc[min(acc)]):.1%} → {mean(acc[max(acc)]):.1%} "
-            f"({100 * (mean(acc[max(acc)]) - mean(acc[min(acc)])):+.1f} points)" for arm, acc in arms.items())
+            f"{arm}: {low:.1%} → {high:.1%} ({100 * (high - low):+.1f} points)" for arm, (low, high) in ends.items())
         + ". With α fixed, a larger r also shrinks the update's scale α/r.",
         f"UniPELT trained here: {full_acc:.1%} with all branches on; its gates per layer are printed above.",
     )
